@@ -1,0 +1,73 @@
+"""Stepline: a LINE Messaging API step-delivery server. ``create_app`` builds the web app."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from app.config import Settings, load_settings
+from app.extensions import db, redis_handle
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app; nothing connects until a request or command needs it."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        TESTING=settings.testing,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.extensions["stepline"] = settings
+    bind_services(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from app.health import bp as health_bp
+    from app.webhook.views import bp as webhook_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(webhook_bp)
+    _register_optional_blueprints(app)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def bind_services(settings: Settings) -> None:
+    """Point the process-wide handles at the configured database and Redis."""
+    global _bound_settings
+    db.bind(settings.database_url)
+    redis_handle.bind(settings.redis_url)
+    _bound_settings = settings
+
+
+_bound_settings: Settings | None = None
+
+
+def bound_settings() -> Settings | None:
+    """The settings this process was bound with (by ``create_app`` or a worker's boot)."""
+    return _bound_settings
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """Admin API and dashboard register themselves through ``app.admin.init_app``."""
+    from app.admin import init_app as init_admin
+
+    init_admin(app)
+
+    from app.metrics.exporter import bp as metrics_bp
+
+    app.register_blueprint(metrics_bp)
+
+
+def current_settings() -> Settings:
+    """The settings of the running Flask app."""
+    from flask import current_app
+
+    settings: Settings = current_app.extensions["stepline"]
+    return settings

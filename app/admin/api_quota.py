@@ -1,0 +1,66 @@
+"""Admin HTTP API for the monthly quota (SPEC §4): status, forecast, sync with LINE now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from app import current_settings
+from app.admin.auth import require_admin
+from app.config import DEFAULT_CHANNEL
+from app.errors import NotFound
+from app.extensions import db
+from app.models.base import utcnow
+from app.quota import tracker
+from app.quota.alerts import banner_text
+from app.quota.forecast import forecast
+from app.services.line_edge import line_client
+
+bp = Blueprint("admin_api_quota", __name__, url_prefix="/admin/api")
+
+
+def _channels() -> list[str]:
+    return sorted(current_settings().channels) or [DEFAULT_CHANNEL]
+
+
+def _channel_arg(value: str | None) -> str:
+    channel = (value or DEFAULT_CHANNEL).lower()
+    if channel not in _channels():
+        raise NotFound(f"channel {channel!r} is not configured; known: {', '.join(_channels())}")
+    return channel
+
+
+def _status_dict(status: tracker.QuotaStatus) -> dict[str, Any]:
+    return {**status.as_dict(), "banner": banner_text(status.channel, status.alerts, status.used, status.limit)}
+
+
+@bp.get("/quota")
+@require_admin
+def quota_status() -> Response:
+    """This month's quota of every configured channel."""
+    now = utcnow()
+    with db.session() as session:
+        statuses = [_status_dict(tracker.status(session, channel, now)) for channel in _channels()]
+    return jsonify(channels=statuses)
+
+
+@bp.get("/quota/forecast")
+@require_admin
+def quota_forecast() -> Response:
+    """``?channel=default``: the month's projected usage and the day the limit will be reached."""
+    channel = _channel_arg(request.args.get("channel"))
+    with db.session() as session:
+        projection = forecast(session, channel, utcnow())
+    return jsonify(projection.as_dict())
+
+
+@bp.post("/quota/sync")
+@require_admin
+def quota_sync() -> Response:
+    """Reconcile with LINE now (``?channel=`` for one channel, else all); held pushes resume on the next tick."""
+    settings = current_settings()
+    wanted = request.args.get("channel") or (request.get_json(silent=True) or {}).get("channel")
+    channels = [_channel_arg(wanted)] if wanted else sorted(settings.channels)
+    statuses = [_status_dict(tracker.sync(channel, line_client(settings, channel), utcnow())) for channel in channels]
+    return jsonify(channels=statuses)

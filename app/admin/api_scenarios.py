@@ -1,0 +1,273 @@
+"""Admin HTTP API for scenarios (SPEC §2): thin views over ``app.services.scenarios``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, jsonify, request
+
+from app.admin.api_errors import error_response
+from app.admin.auth import require_admin
+from app.config import DEFAULT_CHANNEL
+from app.delivery.enrollment import on_named_event
+from app.errors import BadRequest, NotFound
+from app.extensions import db
+from app.models.base import utcnow
+from app.models.friends import Friend
+from app.models.scenarios import Scenario
+from app.scenarios.errors import ScenarioInvalid
+from app.scenarios.yamlpos import compose_only, locate
+from app.services import scenarios as service
+from workers.queues import DEFAULT, enqueue
+from workers.scenario_jobs import enroll_audience_job
+
+bp = Blueprint("admin_api_scenarios", __name__, url_prefix="/admin/api")
+
+
+@bp.errorhandler(ScenarioInvalid)
+def _invalid(exc: ScenarioInvalid) -> tuple[Response, int]:
+    return error_response(422, "scenario is invalid", [issue.to_dict() for issue in exc.errors])
+
+
+def scenario_dict(scenario: Scenario, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """The JSON shape of a scenario row (plus enrollment counts by status when given)."""
+    data: dict[str, Any] = {
+        "id": scenario.id, "name": scenario.name, "channel": scenario.channel, "status": scenario.status,
+        "status_reason": scenario.status_reason, "priority": scenario.priority, "trigger": scenario.trigger,
+        "version": scenario.version, "published_at": _iso(scenario.published_at),
+        "created_at": _iso(scenario.created_at), "updated_at": _iso(scenario.updated_at),
+    }
+    if counts is not None:
+        data["enrollments"] = counts
+    return data
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def start_audience_jobs(scenario_ids: Iterable[str]) -> None:
+    """After commit: one job per audience too big to enroll inline (idempotent: a retry is harmless)."""
+    for scenario_id in scenario_ids:
+        enqueue(DEFAULT, enroll_audience_job, scenario_id)
+
+
+def _upload_item(item: service.ScenarioUpload) -> dict[str, Any]:
+    return {"scenario": scenario_dict(item.scenario), "action": item.action, "version": item.version,
+            "changed": item.changed, "previous_status": item.previous_status,
+            "impact": [row.to_dict() for row in item.impact],
+            "audience": _audience(item.needs_audience, item.audience_enrolled)}
+
+
+def _audience(queued: bool, enrolled: int) -> dict[str, Any]:
+    return {"queued": True} if queued else {"enrolled": enrolled}
+
+
+def _upload(files: list[tuple[str, str]], expected_id: str | None = None) -> list[dict[str, Any]]:
+    if expected_id is not None:
+        _check_url_id(files[0], expected_id)
+    with db.transaction() as session:
+        result = service.upload(session, files, utcnow())
+        items = [_upload_item(item) for item in result.scenarios]
+    start_audience_jobs(result.audience_pending)
+    return items
+
+
+def _check_url_id(file: tuple[str, str], expected_id: str) -> None:
+    (scn,) = service.validate([file])
+    if scn.id != expected_id:
+        node = locate(compose_only(file[1]), ["id"], at_key=False)
+        raise BadRequest("scenario id does not match the URL", [{
+            "file": file[0], "line": node.start_mark.line + 1 if node else None,
+            "column": node.start_mark.column + 1 if node else None, "path": "id",
+            "message": f"the document's id is {scn.id!r} but the URL names {expected_id!r}"}])
+
+
+def _body_text() -> str:
+    try:
+        return request.get_data(cache=False).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("body is not UTF-8 text", [{"message": "send the YAML or JSON document as UTF-8"}]) from None
+
+
+@bp.put("/scenarios/<scenario_id>")
+@require_admin
+def put_scenario(scenario_id: str) -> tuple[Response, int]:
+    """Upload one scenario (YAML or JSON body, sniffed); 201 when created, 200 otherwise."""
+    text = _body_text()
+    kind = "json" if "json" in (request.content_type or "") or text.lstrip().startswith("{") else "yaml"
+    (item,) = _upload([(f"{scenario_id}.{kind}", text)], expected_id=scenario_id)
+    return jsonify(item), (201 if item["action"] == "created" else 200)
+
+
+def _posted_files() -> list[tuple[str, str]]:
+    if request.files:
+        return [(storage.filename or key, storage.read().decode("utf-8", errors="replace"))
+                for key, storage in request.files.items(multi=True)]
+    payload = request.get_json(silent=True)
+    entries = payload.get("files") if isinstance(payload, dict) else payload
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise BadRequest("expected files", [{"message": 'send multipart files or JSON [{"name": ..., "text": ...}]'}])
+    files = []
+    for index, entry in enumerate(entries):
+        text = entry.get("text", entry.get("content"))
+        if not isinstance(text, str):
+            raise BadRequest("expected files", [{"path": f"[{index}].text", "message": "expected the file's text"}])
+        files.append((str(entry.get("name") or f"file-{index + 1}"), text))
+    return files
+
+
+@bp.post("/scenarios")
+@require_admin
+def post_scenarios() -> Response:
+    """Upload several files atomically (one invalid file changes nothing)."""
+    return jsonify(scenarios=_upload(_posted_files()))
+
+
+@bp.get("/scenarios")
+@require_admin
+def list_scenarios() -> Response:
+    with db.session() as session:
+        counts = service.enrollment_counts(session)
+        rows = [scenario_dict(s, counts.get(s.id, {})) for s in service.list_scenarios(session,
+                                                                                     request.args.get("channel"))]
+    return jsonify(scenarios=rows)
+
+
+@bp.get("/scenarios/<scenario_id>")
+@require_admin
+def get_scenario(scenario_id: str) -> Response:
+    with db.session() as session:
+        scenario = service.get(session, scenario_id)
+        versions = service.versions(session, scenario_id)
+        current = next(v for v in versions if v.version == scenario.version)
+        return jsonify(
+            scenario=scenario_dict(scenario, service.enrollment_counts(session).get(scenario_id, {})),
+            definition=current.definition, source=current.source, source_name=current.source_name,
+            versions=[{"version": v.version, "created_at": _iso(v.created_at), "source_name": v.source_name}
+                      for v in versions])
+
+
+def _parse_instant(value: str | None, name: str) -> datetime:
+    try:
+        if not value:
+            raise ValueError("missing")
+        return datetime.fromisoformat(value.replace(" ", "+") if value.count(" ") == 1 else value)
+    except ValueError:
+        raise BadRequest(f"bad {name}", [{"path": name, "message":
+                                         f"expected an ISO 8601 date-time such as 2026-11-01T09:00:00+09:00, "
+                                         f"got {value!r}"}]) from None
+
+
+@bp.get("/scenarios/<scenario_id>/preview")
+@require_admin
+def preview(scenario_id: str) -> Response:
+    """Timeline for ``start`` (ISO 8601; a time without offset is local to the scenario)."""
+    start = _parse_instant(request.args.get("start"), "start")
+    try:
+        attributes = json.loads(request.args.get("attributes") or "{}")
+    except ValueError:
+        attributes = None
+    if not isinstance(attributes, dict):
+        raise BadRequest("bad attributes", [{"path": "attributes", "message": "expected a JSON object"}])
+    with db.session() as session:
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=service.current_definition(session, scenario_id).tz)
+        return jsonify(service.preview_report(session, scenario_id, start, attributes))
+
+
+def _transition(scenario_id: str, action: str) -> Response:
+    with db.transaction() as session:
+        done = getattr(service, action)(session, scenario_id, utcnow())
+        body = {"scenario": scenario_dict(done.scenario), "audience": _audience(done.needs_audience,
+                                                                                 done.audience_enrolled)}
+    start_audience_jobs([scenario_id] if done.needs_audience else [])
+    return jsonify(body)
+
+
+@bp.post("/scenarios/<scenario_id>/publish")
+@require_admin
+def publish(scenario_id: str) -> Response:
+    return _transition(scenario_id, "publish")
+
+
+@bp.post("/scenarios/<scenario_id>/pause")
+@require_admin
+def pause(scenario_id: str) -> Response:
+    return _transition(scenario_id, "pause")
+
+
+@bp.post("/scenarios/<scenario_id>/resume")
+@require_admin
+def resume(scenario_id: str) -> Response:
+    return _transition(scenario_id, "resume")
+
+
+def _json_object() -> dict[str, Any]:
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise BadRequest("expected a JSON object body", [])
+    return payload
+
+
+@bp.post("/scenarios/<scenario_id>/duplicate")
+@require_admin
+def duplicate(scenario_id: str) -> tuple[Response, int]:
+    new_id = _json_object().get("id")
+    with db.transaction() as session:
+        copy = service.duplicate(session, scenario_id, new_id, utcnow())  # type: ignore[arg-type]
+        return jsonify(scenario=scenario_dict(copy)), 201
+
+
+@bp.delete("/scenarios/<scenario_id>")
+@require_admin
+def delete(scenario_id: str) -> Response:
+    """Delete a non-live scenario; live scenarios that enrolled into it go to ``error``."""
+    with db.transaction() as session:
+        errored = service.delete(session, scenario_id, utcnow())
+    return jsonify(deleted=scenario_id, errored=errored)
+
+
+@bp.post("/scenarios/<scenario_id>/enroll")
+@require_admin
+def enroll(scenario_id: str) -> Response:
+    user_ids = _json_object().get("user_ids")
+    if not isinstance(user_ids, list) or not all(isinstance(u, str) for u in user_ids):
+        raise BadRequest("expected user_ids", [{"path": "user_ids", "message": "expected a list of LINE user ids"}])
+    with db.transaction() as session:
+        entered = service.enroll_manual(session, scenario_id, user_ids, utcnow())
+    return jsonify(enrolled=entered, requested=len(set(user_ids)))
+
+
+@bp.post("/events")
+@require_admin
+def named_event() -> Response:
+    """A named event for a friend: enrolls into live ``trigger: event:<name>`` scenarios."""
+    payload = _json_object()
+    user_id, name = payload.get("user_id"), payload.get("name")
+    channel = payload.get("channel") or DEFAULT_CHANNEL
+    if not isinstance(user_id, str) or not isinstance(name, str) or not name:
+        raise BadRequest("expected user_id and name", [{"message": '{"user_id": "U…", "name": "purchase"}'}])
+    at = _parse_instant(payload["at"], "at") if payload.get("at") else None
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    now = utcnow()
+    with db.transaction() as session:
+        friend = session.scalars(sa.select(Friend).where(Friend.channel == channel, Friend.user_id == user_id)
+                                 .with_for_update()).first()
+        if friend is None:
+            raise NotFound(f"no friend {user_id!r} on channel {channel!r}")
+        started = on_named_event(session, friend, name, now, at=at)
+        body = {"enrolled": [e.scenario_id for e in started]}
+    return jsonify(body)
+
+
+@bp.get("/schema")
+@require_admin
+def schema() -> Response:
+    """JSON Schema of scenario documents (for editors)."""
+    return jsonify(service.scenario_json_schema())

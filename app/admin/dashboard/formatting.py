@@ -1,0 +1,52 @@
+"""Jinja filters for the dashboard: local times, counts, rates and ages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app import current_settings
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC instant in the operator's zone (the quota zone, Asia/Tokyo by default)."""
+    if value is None:
+        return "—"
+    return value.astimezone(ZoneInfo(current_settings().quota_timezone)).strftime(fmt)
+
+
+def count(value: int | float | None) -> str:
+    """``12,345``; a dash for unknown."""
+    return "—" if value is None else f"{int(value):,}"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """A 0..1 ratio as ``12.5%``."""
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def attribute_value(value: Any) -> str:
+    """Friend attributes as written in scenarios: ``gold``, ``true``, ``3``, ``["a", "b"]``."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def age(seconds: float | None) -> str:
+    """A duration in the largest sensible unit: ``4s``, ``3m 20s``, ``2h 5m``."""
+    if seconds is None:
+        return "never"
+    seconds = max(int(seconds), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "local": local_time, "count": count, "pct": percent, "age": age, "attr_value": attribute_value,
+}

@@ -1,0 +1,85 @@
+"""Delivery commands: ``scenarios test-send|stats`` and ``deliveries list|retry`` (thin over app.delivery)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from app.cli.scenarios import _reported_errors, scenarios_group
+from app.delivery import stats
+from app.delivery.retry import list_deliveries, retry_delivery
+from app.delivery.test_send import send_test
+from app.extensions import db
+from app.models.base import utcnow
+from app.services.line_edge import line_client
+from workers.delivery_jobs import enqueue_send
+from workers.runtime import boot
+
+
+@scenarios_group.command("test-send")
+@click.argument("scenario_id")
+@click.option("--to", "user_ids", multiple=True, required=True, help="a test user id (repeat for several)")
+@click.option("--step", default=None, help="only this step (default: every step, one after the other)")
+def test_send_command(scenario_id: str, user_ids: tuple[str, ...], step: str | None) -> None:
+    """Push a step (or all steps, compressed) of SCENARIO_ID to test users now."""
+    settings = boot()
+    with _reported_errors():
+        result = send_test(lambda channel: line_client(settings, channel), scenario_id, list(user_ids), step)
+    summary = result.summary
+    click.echo(f"{scenario_id}: steps {', '.join(result.steps)} -> sent {summary.sent}, failed {summary.failed}, "
+               f"retrying {summary.retrying}, held {summary.held}, skipped {summary.skipped}")
+    if summary.failed or summary.held or summary.retrying:
+        raise SystemExit(1)
+
+
+@scenarios_group.command("stats")
+@click.argument("scenario_id")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def stats_command(scenario_id: str, as_json: bool) -> None:
+    """Enrollments, deliveries, replies, goals and block rate per step of SCENARIO_ID."""
+    with _reported_errors(), db.session() as session:
+        result = stats.stats_for(session, scenario_id)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        return
+    t = result.totals
+    click.echo(f"{scenario_id}: enrolled {t.enrolled}, active {t.active}, completed {t.completed}, "
+               f"blocked {t.blocked}, sent {t.sent}, failed {t.failed}, held {t.held}, replies {t.replies}, "
+               f"goals {t.goal_conversions}")
+    click.echo(f"{'step':<24}{'sent':>8}{'failed':>8}{'held':>8}{'replies':>9}{'blocked':>9}{'block%':>8}")
+    for s in result.steps:
+        rate = f"{s.block_rate * 100:.1f}" if s.block_rate is not None else "-"
+        click.echo(f"{s.step_id:<24}{s.sent:>8}{s.failed:>8}{s.held:>8}{s.replies:>9}{s.blocked:>9}{rate:>8}")
+    for goal, count in result.goals.items():
+        click.echo(f"goal {goal}: {count}")
+
+
+@click.group("deliveries")
+def deliveries_group() -> None:
+    """The outbox: list deliveries by status, retry failed ones."""
+
+
+@deliveries_group.command("list")
+@click.option("--status", default="failed", show_default=True)
+@click.option("--scenario", "scenario_id", default=None)
+@click.option("--limit", default=50, show_default=True)
+def list_command(status: str, scenario_id: str | None, limit: int) -> None:
+    """Newest deliveries with STATUS and LINE's error."""
+    with db.session() as session:
+        rows = list_deliveries(session, status=status or None, scenario_id=scenario_id, limit=limit)
+    for row in rows:
+        click.echo(f"{row['id']:>8} {row['status']:<9} {row['scenario_id']}/{row['step_id']} {row['user_id']} "
+                   f"attempts={row['attempts']} {row['error'] or ''}")
+
+
+@deliveries_group.command("retry")
+@click.argument("delivery_ids", nargs=-1, type=int, required=True)
+def retry_command(delivery_ids: tuple[int, ...]) -> None:
+    """Queue failed deliveries again under new retry keys."""
+    boot()
+    with _reported_errors():
+        for delivery_id in delivery_ids:
+            retry_delivery(delivery_id, utcnow())
+    enqueue_send(list(delivery_ids))
+    click.echo(f"{len(delivery_ids)} deliveries queued again")

@@ -1,0 +1,1 @@
+"""Delivery engine: enrollment, scheduling, sending, rules — plain Python over the database."""

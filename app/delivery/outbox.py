@@ -1,0 +1,81 @@
+"""The outbox sweep: nothing written is ever lost, whatever happened to Redis, a job or a worker.
+
+Deliveries are found again from the database alone: ``queued`` rows whose job never ran,
+``sending`` rows whose retry is due or whose worker died (its lease, ``next_attempt_at``, ran
+out) and ``held`` rows once quota is back. Resent rows keep their ``request_key``: a request
+that did reach LINE answers 409 and is recorded as sent, never pushed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.delivery.scheduler import Enqueue, enqueue_in_jobs
+from app.dialect import among
+from app.extensions import db
+from app.models.delivery import DELIVERY_QUEUED, DELIVERY_SENDING, Delivery
+from app.quota import holding
+
+log = logging.getLogger(__name__)
+
+REENQUEUE_AFTER = timedelta(seconds=30)  # a job normally runs well within this
+SWEEP_LIMIT = 5000
+RESUME_LIMIT = 2000
+
+
+def stale_deliveries(session: Session, now: datetime, *, limit: int = SWEEP_LIMIT) -> list[int]:
+    """Ids of deliveries a sender should pick up but no job is known to carry, groups kept together."""
+    before = now - REENQUEUE_AFTER
+    not_recent = sa.or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < before)
+    due = sa.or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+    lost_job = sa.and_(Delivery.status == DELIVERY_QUEUED, due, not_recent)
+    retry_due = sa.and_(
+        Delivery.status == DELIVERY_SENDING, Delivery.next_attempt_at <= now,
+        sa.or_(not_recent, Delivery.enqueued_at < Delivery.next_attempt_at),
+    )
+    rows = list(session.execute(
+        sa.select(Delivery.id, Delivery.request_key)
+        .where(Delivery.status.in_((DELIVERY_QUEUED, DELIVERY_SENDING)), sa.or_(lost_job, retry_due))
+        .order_by(Delivery.due_at, Delivery.id)
+        .limit(limit)
+    ))
+    rows.sort(key=lambda row: (row.request_key or "", row.id))  # a multicast group lands in one job
+    return [row.id for row in rows]
+
+
+def mark_enqueued(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
+    """Remember when the ids were handed to a job, so the next sweep leaves them alone for a while."""
+    for start in range(0, len(delivery_ids), 900):
+        chunk = delivery_ids[start:start + 900]
+        session.execute(sa.update(Delivery).where(among(session, Delivery.id, chunk))
+                        .values(enqueued_at=now).execution_options(synchronize_session=False))
+
+
+def resume_held(session: Session, now: datetime, *, limit: int = RESUME_LIMIT) -> int:
+    """Queue held deliveries again on channels whose quota has room; highest priority first.
+
+    Same selection as the quota's resume task (:func:`app.quota.holding.resume_held_in`): only what
+    the remaining quota carries, a multicast group whole or not at all (a retry key must never carry
+    other recipients later), so a group bigger than the room is not requeued just to be held again.
+    """
+    resumed = len(holding.resume_held_in(session, now, limit=limit, enqueued_at=None))
+    if resumed:
+        log.info("quota back: %d held deliveries queued again", resumed)
+    return resumed
+
+
+def sweep(now: datetime, enqueue: Enqueue) -> int:
+    """Resume held rows that fit the quota, then re-enqueue every stale delivery; how many ids."""
+    with db.transaction() as session:
+        resume_held(session, now)
+        ids = stale_deliveries(session, now)
+        mark_enqueued(session, ids, now)
+    if ids:
+        jobs = enqueue_in_jobs(ids, enqueue)
+        log.info("delivery sweep: %d deliveries re-enqueued in %d jobs", len(ids), jobs)
+    return len(ids)

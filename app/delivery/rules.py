@@ -1,0 +1,162 @@
+"""Keyword / postback rules of the scenarios a friend is in, applied inside the event's transaction.
+
+Replies go back through the reply API with the event's token (free); nothing here pushes.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.delivery import enrollment as enrollments
+from app.dialect import insert_for
+from app.models.delivery import (
+    DELIVERY_CANCELLED,
+    DELIVERY_HELD,
+    DELIVERY_QUEUED,
+    DELIVERY_SENT,
+    ENROLLMENT_ACTIVE,
+    ENROLLMENT_STOPPED,
+    Delivery,
+    Enrollment,
+    GoalConversion,
+    StepReply,
+)
+from app.models.friends import Friend, FriendTag
+from app.models.scenarios import Scenario
+from app.scenarios import schema as s
+from app.scenarios.matching import match_rule
+from app.scenarios.render import render_messages
+from app.services.definitions import definition_for
+
+log = logging.getLogger(__name__)
+
+STOP_KEYWORD = "keyword"
+REPLY_WINDOW = timedelta(hours=24)
+
+
+def on_incoming(session: Session, friend: Friend, *, event_id: int, reply_token: str | None, text: str | None,
+                postback: str | None, at: datetime, now: datetime) -> list[dict[str, Any]] | None:
+    """Apply the first matching rule of the friend's active scenarios (highest priority first).
+
+    Without a match, a text may start a keyword-triggered scenario. Returns the rendered reply
+    messages when there is a reply token to answer with, else None.
+    """
+    if text is not None:
+        record_step_reply(session, friend, event_id=event_id, at=at)
+    active = session.execute(
+        sa.select(Enrollment).join(Scenario, Scenario.id == Enrollment.scenario_id)
+        .where(Enrollment.friend_id == friend.id, Enrollment.status == ENROLLMENT_ACTIVE)
+        .order_by(Scenario.priority.desc(), Enrollment.id)
+    ).scalars().all()
+    for enrollment in active:
+        scn = definition_for(session, enrollment.scenario_id, enrollment.scenario_version)
+        rule = match_rule(scn.rules, text=text, postback=postback)
+        if rule is not None:
+            log.info("friend %s matched a rule of %s (enrollment %s)", friend.id, scn.id, enrollment.id)
+            reply = apply_actions(session, friend, enrollment, scn, rule.do, at=at, now=now)
+            return reply if reply_token else None
+    if text is not None:
+        enrollments.on_keyword(session, friend, text, now)
+    return None
+
+
+def apply_actions(session: Session, friend: Friend, enrollment: Enrollment, scn: s.ScenarioDef,
+                  actions: list[Any], *, at: datetime, now: datetime) -> list[dict[str, Any]] | None:
+    """Run a rule's actions in order; the rendered reply, if the rule has one."""
+    reply: list[dict[str, Any]] | None = None
+    for action in actions:
+        if isinstance(action, s.ReplyAction):
+            reply = render_messages(action.reply, display_name=friend.display_name, attributes=friend.attributes or {})
+        elif isinstance(action, s.GotoAction):
+            if enrollment.status == ENROLLMENT_ACTIVE:  # a new visit: the target goes out even if sent before
+                enrollment.next_step_id, enrollment.next_run_at = action.goto, now
+                enrollment.jumps += 1
+        elif isinstance(action, s.StopAction):
+            stop(session, enrollment, now)
+        elif isinstance(action, s.TagAction):
+            session.execute(insert_for(session)(FriendTag).values(friend_id=friend.id, tag=action.tag, created_at=now)
+                            .on_conflict_do_nothing(index_elements=["friend_id", "tag"]))
+        elif isinstance(action, s.UntagAction):
+            session.execute(sa.delete(FriendTag).where(FriendTag.friend_id == friend.id, FriendTag.tag == action.untag))
+        elif isinstance(action, s.SetAction):
+            _set_attributes(session, friend, action.set_, now)
+        elif isinstance(action, s.EnrollAction):
+            _enroll(session, friend, action.enroll, at=at, now=now)
+        elif isinstance(action, s.GoalAction):
+            record_goal(session, enrollment, scn, action.goal, at)
+        elif isinstance(action, s.OptOutAction):
+            friend.opted_out = True
+        elif isinstance(action, s.OptInAction):
+            friend.opted_out = False
+    return reply
+
+
+def stop(session: Session, enrollment: Enrollment, now: datetime, reason: str = STOP_KEYWORD) -> int:
+    """Stop the cycle and cancel what it has not sent yet (rows already at LINE finish); how many."""
+    if enrollment.status == ENROLLMENT_ACTIVE:
+        enrollment.status, enrollment.stop_reason = ENROLLMENT_STOPPED, reason
+        enrollment.next_run_at, enrollment.finished_at = None, now
+    result = session.execute(
+        sa.update(Delivery)
+        .where(Delivery.enrollment_id == enrollment.id, Delivery.status.in_((DELIVERY_QUEUED, DELIVERY_HELD)))
+        .values(status=DELIVERY_CANCELLED, error=f"enrollment stopped ({reason})")
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _set_attributes(session: Session, friend: Friend, values: dict[str, Any], now: datetime) -> None:
+    current = dict(friend.attributes or {})
+    changed = [name for name, value in values.items() if current.get(name) != value]
+    friend.attributes = {**current, **values}  # a new dict, so the JSON column is seen as changed
+    for name in changed:
+        enrollments.on_start_field_changed(session, friend, f"attribute:{name}", now)
+
+
+def _enroll(session: Session, friend: Friend, scenario_id: str, *, at: datetime, now: datetime) -> None:
+    scenario = session.get(Scenario, scenario_id)
+    if scenario is None:
+        log.warning("rule enrolls friend %s into missing scenario %s", friend.id, scenario_id)
+        return
+    scn = definition_for(session, scenario.id, scenario.version)
+    enrollments.enroll(session, friend, scenario, scn, trigger_time=at, now=now, source="rule")
+
+
+def record_goal(session: Session, enrollment: Enrollment, scn: s.ScenarioDef, goal_id: str, at: datetime) -> bool:
+    """Count the goal once per cycle, if reached within its ``within`` of the cycle's start."""
+    goal = next((g for g in scn.goals if g.id == goal_id), None)
+    if goal is None or (goal.within is not None and at - enrollment.start_at > goal.within):
+        return False
+    result = session.execute(
+        insert_for(session)(GoalConversion)
+        .values(enrollment_id=enrollment.id, scenario_id=enrollment.scenario_id, goal_id=goal_id, converted_at=at)
+        .on_conflict_do_nothing(index_elements=["enrollment_id", "goal_id"])
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def record_step_reply(session: Session, friend: Friend, *, event_id: int, at: datetime) -> int:
+    """Credit the friend's message to the latest step each scenario sent them in the 24 h before."""
+    rows = session.execute(
+        sa.select(Delivery.id, Delivery.scenario_id, Delivery.step_id)
+        .where(Delivery.friend_id == friend.id, Delivery.status == DELIVERY_SENT, Delivery.is_test.is_(False),
+               Delivery.sent_at >= at - REPLY_WINDOW, Delivery.sent_at <= at)
+        .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
+    ).all()
+    latest: dict[str, Any] = {}
+    for row in rows:
+        latest.setdefault(row.scenario_id, row)
+    if not latest:
+        return 0
+    session.execute(
+        insert_for(session)(StepReply)
+        .values([{"delivery_id": r.id, "event_id": event_id, "scenario_id": r.scenario_id, "step_id": r.step_id,
+                  "replied_at": at} for r in latest.values()])
+        .on_conflict_do_nothing(index_elements=["delivery_id", "event_id"])
+    )
+    return len(latest)

@@ -1,0 +1,211 @@
+"""Claim due enrollments into the outbox: one delivery row per (enrollment, step, cycle, visit), then advance.
+
+Writing the delivery and advancing the enrollment happen in one transaction, and the unique
+(enrollment_id, step_id, cycle) makes a second scheduler or a re-run insert nothing: a step is
+written once. Sending happens later, from the committed rows (``app/delivery/sender.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.delivery import bulk_pg
+from app.dialect import among, insert_for, is_postgres, table_of
+from app.errors import NotFound
+from app.extensions import db
+from app.models.delivery import (
+    DELIVERY_QUEUED,
+    ENROLLMENT_ACTIVE,
+    ENROLLMENT_COMPLETED,
+    ENROLLMENT_STOPPED,
+    Delivery,
+    Enrollment,
+)
+from app.models.scenarios import SCENARIO_LIVE, Scenario
+from app.services.definitions import definition_for
+
+log = logging.getLogger(__name__)
+
+CLAIM_LIMIT = 1000  # enrollments per claim (one transaction)
+JOB_SIZE = 500  # deliveries per send job: one full multicast; smaller jobs keep every worker busy
+MAX_BATCHES_PER_TICK = 50  # keep one tick bounded; the rest waits for the next tick
+STOP_STEP_REMOVED = "step_removed"
+
+Enqueue = Callable[[list[int]], bool]
+
+
+@dataclass
+class Claim:
+    """What one claim did: enrollments taken and the delivery ids written."""
+
+    enrollments: int = 0
+    delivery_ids: list[int] = field(default_factory=list)
+
+
+def claim_due(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) -> list[int]:
+    """Write the outbox rows of up to ``limit`` due enrollments of live scenarios; their delivery ids."""
+    return claim_batch(session, now, limit=limit).delivery_ids
+
+
+def _live_scenarios(session: Session) -> dict[str, tuple[str, int]]:
+    rows = session.execute(sa.select(Scenario.id, Scenario.channel, Scenario.priority)
+                           .where(Scenario.status == SCENARIO_LIVE))
+    return {row.id: (row.channel, row.priority) for row in rows}
+
+
+def _due_rows(session: Session, now: datetime, live: Sequence[str], limit: int) -> list[Any]:
+    # the WHERE repeats the partial index predicate of ix_enrollments_due so the planner walks it
+    statement = (
+        sa.select(Enrollment.id, Enrollment.friend_id, Enrollment.scenario_id, Enrollment.scenario_version,
+                  Enrollment.cycle, Enrollment.jumps, Enrollment.start_at, Enrollment.next_step_id,
+                  Enrollment.next_run_at, Enrollment.last_step_id, Enrollment.last_step_at)
+        .where(Enrollment.status == ENROLLMENT_ACTIVE, Enrollment.next_run_at.is_not(None),
+               Enrollment.next_run_at <= now, Enrollment.scenario_id.in_(list(live)))
+        .order_by(Enrollment.next_run_at, Enrollment.id)
+        .limit(limit)
+    )
+    if is_postgres(session):  # SQLite already holds the write lock since BEGIN IMMEDIATE
+        statement = statement.with_for_update(skip_locked=True)
+    return list(session.execute(statement))
+
+
+_GONE = "\x00gone"  # marker: the enrollment's step is not in its scenario version
+
+
+class _Following:
+    """The step after each (scenario, version, step), looked up once per claim, not once per row.
+
+    Which step follows is structure only (its due time is computed when this one settles, in
+    ``app/delivery/progress.py``), so every row of a group shares the answer.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._known: dict[tuple[str, int, str], str | None] = {}
+
+    def __call__(self, scenario_id: str, version: int, step_id: str) -> str | None:
+        """The following step id (None: scenario finished); raises KeyError when the step is gone."""
+        key = (scenario_id, version, step_id)
+        if key not in self._known:
+            self._known[key] = self._look_up(scenario_id, version, step_id)
+        following = self._known[key]
+        if following == _GONE:
+            raise KeyError(step_id)
+        return following
+
+    def _look_up(self, scenario_id: str, version: int, step_id: str) -> str | None:
+        try:
+            scn = definition_for(self._session, scenario_id, version)
+            index = scn.step_index(step_id) + 1
+        except (KeyError, NotFound):
+            return _GONE
+        return scn.steps[index].id if index < len(scn.steps) else None
+
+
+def claim_batch(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) -> Claim:
+    """:func:`claim_due`, also saying how many enrollments were taken (to know when to stop)."""
+    live = _live_scenarios(session)
+    if not live:
+        return Claim()
+    rows = _due_rows(session, now, list(live), limit)
+    following_of = _Following(session)
+    deliveries: list[dict[str, Any]] = []
+    advances: list[dict[str, Any]] = []
+    for row in rows:
+        advance = {"e_id": row.id, "status": ENROLLMENT_ACTIVE, "stop_reason": None, "next_step_id": None,
+                   "next_run_at": None, "last_step_id": row.next_step_id, "last_step_at": row.next_run_at,
+                   "finished_at": None, "moved": True}
+        advances.append(advance)
+        try:
+            following = following_of(row.scenario_id, row.scenario_version, row.next_step_id)
+        except KeyError:
+            log.warning("enrollment %s: step %s not in %s v%s; stopping it", row.id, row.next_step_id,
+                        row.scenario_id, row.scenario_version)
+            advance.update(status=ENROLLMENT_STOPPED, stop_reason=STOP_STEP_REMOVED, finished_at=now,
+                           last_step_id=row.last_step_id, last_step_at=row.last_step_at, moved=False)
+            continue
+        deliveries.append(_delivery_row(row, live[row.scenario_id], now))
+        if following is None:
+            advance.update(status=ENROLLMENT_COMPLETED, finished_at=now)
+        else:
+            # timed once this delivery settles (app/delivery/progress.py): never overtakes it
+            advance["next_step_id"] = following
+    ids = _insert_deliveries(session, deliveries)
+    _advance(session, advances)
+    return Claim(len(rows), ids)
+
+
+def _delivery_row(row: Any, scenario: tuple[str, int], now: datetime) -> dict[str, Any]:
+    """The outbox row of one due enrollment (its fresh retry key is drawn when it is inserted)."""
+    channel, priority = scenario
+    return {
+        "enrollment_id": row.id, "friend_id": row.friend_id, "scenario_id": row.scenario_id,
+        "scenario_version": row.scenario_version, "step_id": row.next_step_id, "cycle": row.cycle,
+        "visit": row.jumps, "channel": channel, "priority": priority, "request_key": None,
+        "status": DELIVERY_QUEUED, "due_at": row.next_run_at, "created_at": now, "enqueued_at": now,
+        "attempts": 0, "quota_reserved": False, "is_test": False,
+    }
+
+
+def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    if not rows:
+        return []
+    if is_postgres(session):
+        return bulk_pg.insert_deliveries(session, rows)
+    for row in rows:
+        row["retry_key"] = str(uuid.uuid4())
+    table = table_of(Delivery)
+    # executemany without RETURNING (pipelined, one short statement); rows that hit the unique
+    # (enrollment, step, cycle, visit) are not inserted, so their fresh retry keys find nothing below
+    session.execute(insert_for(session)(table).on_conflict_do_nothing(
+        index_elements=["enrollment_id", "step_id", "cycle", "visit"]), rows)
+    keys = [row["retry_key"] for row in rows]
+    return sorted(session.scalars(sa.select(table.c.id).where(among(session, table.c.retry_key, keys))))
+
+
+def _advance(session: Session, advances: list[dict[str, Any]]) -> None:
+    if not advances:
+        return
+    if is_postgres(session):
+        bulk_pg.advance_enrollments(session, advances)
+        return
+    table = table_of(Enrollment)
+    statement = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("e_id"))
+        .values({name: sa.bindparam(name) for name in advances[0] if name not in ("e_id", "moved")})
+    )
+    session.execute(statement, advances)
+
+
+def tick(now: datetime, enqueue: Enqueue, *, limit: int = CLAIM_LIMIT, job_size: int = JOB_SIZE) -> int:
+    """Claim every due enrollment (batches of ``limit``, each committed), then enqueue send jobs.
+
+    Returns the number of deliveries written. Each batch's jobs are enqueued right after its
+    commit; a failed enqueue is fine — the sweep finds the rows by their ``enqueued_at``.
+    """
+    written = 0
+    for _ in range(MAX_BATCHES_PER_TICK):
+        with db.transaction() as session:
+            claim = claim_batch(session, now, limit=limit)
+        enqueue_in_jobs(claim.delivery_ids, enqueue, job_size=job_size)
+        written += len(claim.delivery_ids)
+        if claim.enrollments < limit:
+            break
+    if written:
+        log.info("scheduler tick: %d deliveries written", written)
+    return written
+
+
+def enqueue_in_jobs(delivery_ids: Sequence[int], enqueue: Enqueue, *, job_size: int = JOB_SIZE) -> int:
+    """Enqueue ``delivery_ids`` as send jobs of at most ``job_size``; how many jobs were accepted."""
+    ids = list(delivery_ids)
+    return sum(bool(enqueue(ids[start:start + job_size])) for start in range(0, len(ids), job_size))

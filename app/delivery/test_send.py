@@ -1,0 +1,102 @@
+"""Test send: push one step (or every step, one after the other) of a scenario to test users now.
+
+Test deliveries go through the same outbox and sender (fresh retry keys, quota, rate limit), are
+marked ``is_test``, belong to no enrollment and never count in statistics.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.delivery.outcomes import SendSummary
+from app.delivery.sender import ClientFor, send_batch
+from app.dialect import insert_for
+from app.errors import BadRequest, NotFound
+from app.extensions import db
+from app.models.base import utcnow
+from app.models.delivery import DELIVERY_QUEUED, Delivery
+from app.models.friends import FRIEND_ACTIVE, Friend
+from app.models.scenarios import Scenario
+from app.services.definitions import definition_for
+
+USER_ID = re.compile(r"U[0-9a-f]{32}")
+MAX_TEST_USERS = 50
+
+
+@dataclass
+class SendTestResult:
+    """Per step: the delivery ids written and what the sender did with them."""
+
+    scenario_id: str
+    steps: list[str] = field(default_factory=list)
+    delivery_ids: list[list[int]] = field(default_factory=list)
+    summary: SendSummary = field(default_factory=SendSummary)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"scenario_id": self.scenario_id, "steps": self.steps, "delivery_ids": self.delivery_ids,
+                **self.summary.as_dict()}
+
+
+def _check_users(user_ids: Sequence[str]) -> list[str]:
+    users = list(dict.fromkeys(user_ids))
+    if not users or len(users) > MAX_TEST_USERS:
+        raise BadRequest(f"expected 1 to {MAX_TEST_USERS} user ids", [{"path": "user_ids", "message": "size"}])
+    bad = [u for u in users if not isinstance(u, str) or not USER_ID.fullmatch(u)]
+    if bad:
+        raise BadRequest("user ids must look like U followed by 32 hex digits",
+                         [{"path": "user_ids", "message": f"invalid: {u!r}"} for u in bad])
+    return users
+
+
+def create_test_deliveries(session: Session, scenario_id: str, user_ids: Sequence[str], step_id: str | None,
+                           now: datetime) -> SendTestResult:
+    """Write queued ``is_test`` deliveries: one list of ids per step, in step order."""
+    scenario = session.get(Scenario, scenario_id)
+    if scenario is None:
+        raise NotFound(f"scenario {scenario_id!r} does not exist")
+    scn = definition_for(session, scenario.id, scenario.version)
+    if step_id is not None and step_id not in {step.id for step in scn.steps}:
+        raise BadRequest(f"scenario {scenario_id!r} has no step {step_id!r}",
+                         [{"path": "step", "message": "expected one of: " + ", ".join(s.id for s in scn.steps)}])
+    users = _check_users(user_ids)
+    session.execute(
+        insert_for(session)(Friend)
+        .values([{"channel": scenario.channel, "user_id": u, "status": FRIEND_ACTIVE, "attributes": {},
+                  "opted_out": False, "created_at": now, "updated_at": now} for u in users])
+        .on_conflict_do_nothing(index_elements=["channel", "user_id"])
+    )
+    friend_ids = list(session.scalars(sa.select(Friend.id).where(Friend.channel == scenario.channel,
+                                                                 Friend.user_id.in_(users))))
+    result = SendTestResult(scenario_id)
+    for step in scn.steps:
+        if step_id is not None and step.id != step_id:
+            continue
+        rows = [{"enrollment_id": None, "friend_id": f, "scenario_id": scenario.id,
+                 "scenario_version": scenario.version, "step_id": step.id, "cycle": 0,
+                 "channel": scenario.channel, "priority": scenario.priority, "retry_key": str(uuid.uuid4()),
+                 "status": DELIVERY_QUEUED, "due_at": now, "created_at": now, "enqueued_at": now,
+                 "attempts": 0, "quota_reserved": False, "is_test": True} for f in friend_ids]
+        ids = list(session.scalars(insert_for(session)(Delivery).values(rows).returning(Delivery.id)))
+        result.steps.append(step.id)
+        result.delivery_ids.append(sorted(ids))
+    return result
+
+
+def send_test(client_for: ClientFor, scenario_id: str, user_ids: Sequence[str], step_id: str | None = None,
+              now_fn: Callable[[], datetime] = utcnow) -> SendTestResult:
+    """Write the test deliveries, then send them now, step after step (so they arrive in order)."""
+    with db.transaction() as session:
+        result = create_test_deliveries(session, scenario_id, user_ids, step_id, now_fn())
+    total = result.summary
+    for ids in result.delivery_ids:
+        done = send_batch(client_for, ids, now_fn)
+        for name, value in done.as_dict().items():
+            setattr(total, name, getattr(total, name) + value)
+    return result

@@ -1,0 +1,1 @@
+"""The edge to LINE: ``signature``, ``client``, ``limits``. Import the submodules; nothing heavy here."""

@@ -1,0 +1,183 @@
+"""Scenario text (YAML or JSON) → :class:`ScenarioDef`, with errors at file:line:column.
+
+Pydantic error locations are mapped onto the YAML node tree composed alongside the data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from yaml.nodes import Node
+
+from app.scenarios.errors import Issue, ScenarioInvalid
+from app.scenarios.fields import ERROR_TYPE, TAGS
+from app.scenarios.schema import ScenarioDef
+from app.scenarios.yamlpos import compose_and_construct, compose_only, duplicate_keys, locate
+
+
+def parse_scenario(text: str, source_name: str = "<input>") -> ScenarioDef:
+    """Parse one document; raise :class:`ScenarioInvalid` listing every problem found."""
+    scenario, issues, _ = _parse(text, source_name)
+    if issues or scenario is None:
+        raise ScenarioInvalid(issues)
+    return scenario
+
+
+def parse_scenarios(files: list[tuple[str, str]]) -> list[ScenarioDef]:
+    """Parse ``(name, text)`` pairs all-or-nothing: errors of every file are raised together,
+    and two files declaring the same scenario id is an error too."""
+    issues: list[Issue] = []
+    parsed: list[ScenarioDef] = []
+    first_file: dict[str, str] = {}
+    for name, text in files:
+        scenario, file_issues, root = _parse(text, name)
+        issues.extend(file_issues)
+        if scenario is None:
+            continue
+        if scenario.id in first_file:
+            issues.append(_issue(name, locate(root, ["id"], at_key=False), ["id"],
+                                 f"duplicate scenario id {scenario.id!r} (also in {first_file[scenario.id]})"))
+        else:
+            first_file[scenario.id] = name
+            parsed.append(scenario)
+    if issues:
+        raise ScenarioInvalid(issues)
+    return parsed
+
+
+def _parse(text: str, name: str) -> tuple[ScenarioDef | None, list[Issue], Node | None]:
+    """(scenario or None, issues sorted by position, node tree for positions)."""
+    try:
+        root, data = _read(text)
+    except json.JSONDecodeError as exc:
+        return None, [Issue(name, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}")], None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        return None, [Issue(name, mark.line + 1 if mark else None, mark.column + 1 if mark else None, "",
+                            f"invalid YAML: {problem}")], None
+    except yaml.YAMLError as exc:
+        return None, [Issue(name, None, None, "", f"invalid YAML: {exc}")], None
+    issues = [_issue(name, key, [], f"duplicate key {key_name!r} in one mapping") for key, key_name in
+              duplicate_keys(root)]
+    if data is None:
+        return None, [Issue(name, 1, 1, "", "empty document: expected a scenario mapping")], root
+    try:
+        scenario: ScenarioDef | None = ScenarioDef.model_validate(data)
+    except ValidationError as exc:
+        scenario = None
+        issues.extend(_from_pydantic(name, root, err) for err in exc.errors())
+    issues.sort(key=lambda i: (i.line or 0, i.column or 0, i.path))
+    return (scenario if not issues else None), issues, root
+
+
+def _read(text: str) -> tuple[Node | None, Any]:
+    if text.lstrip().startswith(("{", "[")):  # JSON: exact JSON semantics, YAML only for positions
+        data = json.loads(text)
+        return compose_only(text), data
+    return compose_and_construct(text)
+
+
+def _issue(name: str, node: Node | None, path: list[str | int], message: str) -> Issue:
+    line = node.start_mark.line + 1 if node is not None else None
+    column = node.start_mark.column + 1 if node is not None else None
+    return Issue(name, line, column, format_path(path), message)
+
+
+def format_path(path: list[str | int]) -> str:
+    """``["steps", 1, "at"]`` → ``steps[1].at``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _from_pydantic(name: str, root: Node | None, err: ErrorDetails) -> Issue:
+    loc = list(err["loc"])
+    path = [p for p in loc if not (isinstance(p, str) and p.startswith("~"))]
+    node = locate(root, path, at_key=err["type"] == "extra_forbidden")
+    return _issue(name, node, path, _message(err, loc))
+
+
+def _message(err: ErrorDetails, loc: list[str | int]) -> str:
+    """What was expected, in the admin's terms."""
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == ERROR_TYPE:
+        return err["msg"]
+    if kind == "missing":
+        return f"missing required field {loc[-1]!r}"
+    if kind == "extra_forbidden":
+        known = _fields_at(loc[:-1])
+        hint = ""
+        close = difflib.get_close_matches(str(loc[-1]), known or [], n=1)
+        if close:
+            hint = f"; did you mean {close[0]!r}?"
+        return f"unknown field {loc[-1]!r}{hint}" + (f" expected one of: {', '.join(known)}" if known else "")
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"expected one of: {expected}, got {value!r}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping (key: value), got {value!r}"
+    if kind == "list_type":
+        return f"expected a list, got {value!r}"
+    if kind == "too_short":
+        return f"expected at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length')}"
+    if kind == "too_long":
+        return f"expected at most {ctx.get('max_length')} item(s), got {ctx.get('actual_length')}"
+    if kind == "string_too_short":
+        return "expected a non-empty text"
+    if kind == "string_too_long":
+        return f"expected at most {ctx.get('max_length')} characters, got {len(str(value))}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if msg.startswith("Input should be "):
+        msg = "expected " + msg.removeprefix("Input should be ") + f", got {value!r}"
+    return msg
+
+
+def _fields_at(loc: list[str | int]) -> list[str] | None:
+    """Field names (as written in documents) of the model at a pydantic error location."""
+    tp: Any = ScenarioDef
+    for part in loc:
+        tp = _child(tp, part)
+        if tp is None:
+            return None
+    model = _unwrap(tp)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    document_fields = getattr(model, "document_fields", None)
+    if document_fields:
+        return list(document_fields)
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if hasattr(tp, "__metadata__"):  # Annotated[X, ...]
+            tp = args[0]
+        elif get_origin(tp) is not None and len(args) == 1 and get_origin(tp) not in (list, dict):
+            tp = args[0]  # Optional[X]
+        else:
+            return tp
+
+
+def _child(tp: Any, part: str | int) -> Any:
+    if isinstance(part, str) and part.startswith("~"):
+        return TAGS.get(part)
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
+        for n, f in tp.model_fields.items():
+            if part in (n, f.alias):
+                return f.annotation
+        return None
+    args = get_args(tp)
+    if get_origin(tp) is list and isinstance(part, int):
+        return args[0]
+    if get_origin(tp) is dict:
+        return args[1]
+    return None

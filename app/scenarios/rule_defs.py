@@ -1,0 +1,131 @@
+"""Rule definitions of a scenario: ``when`` (keywords or postback data) and ``do`` (actions)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
+
+from app.scenarios.fields import ID_PATTERN, STEP_ID_PATTERN, StrictModel, check_pattern, fail, keyed_union
+from app.scenarios.messages import Messages, PostbackData
+
+
+def _scenario_id(v: str) -> str:
+    return check_pattern(v, ID_PATTERN, "a scenario id")
+
+
+def _step_id(v: str) -> str:
+    return check_pattern(v, STEP_ID_PATTERN, "an id")
+
+
+def _as_list(v: Any) -> Any:
+    return [v] if isinstance(v, str | int) else v
+
+
+ScenarioId = Annotated[str, AfterValidator(_scenario_id), Field(json_schema_extra={"pattern": "^[a-z0-9-]+$"})]
+StepId = Annotated[str, AfterValidator(_step_id), Field(json_schema_extra={"pattern": "^[A-Za-z0-9_-]+$"})]
+Keywords = Annotated[list[Annotated[str, Field(min_length=1)]], BeforeValidator(_as_list), Field(min_length=1)]
+MatchMode = Literal["exact", "contains", "regex"]
+
+
+class KeywordWhen(StrictModel):
+    keyword: Keywords
+    match: MatchMode = "exact"
+
+    @model_validator(mode="after")
+    def _regex_compiles(self) -> KeywordWhen:
+        if self.match == "regex":
+            errors = []
+            for i, pattern in enumerate(self.keyword):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    errors.append(InitErrorDetails(type=fail(f"invalid regular expression: {exc}"),
+                                                   loc=("keyword", i), input=pattern))
+            if errors:
+                raise ValidationError.from_exception_data("KeywordWhen", errors)
+        return self
+
+
+class PostbackWhen(StrictModel):
+    postback: PostbackData
+
+
+class ReplyAction(StrictModel):
+    reply: Messages
+
+
+class GotoAction(StrictModel):
+    goto: StepId
+
+
+class StopAction(StrictModel):
+    stop: Literal[True]
+
+
+class TagAction(StrictModel):
+    tag: Annotated[str, Field(min_length=1)]
+
+
+class UntagAction(StrictModel):
+    untag: Annotated[str, Field(min_length=1)]
+
+
+def _scalars(v: dict[str, Any]) -> dict[str, Any]:
+    for key, value in v.items():
+        if not isinstance(value, str | int | float | bool | type(None)):
+            raise fail(f"expected a text, number, true/false or null value for {key!r}")
+    return v
+
+
+class SetAction(StrictModel):
+    set_: Annotated[dict[str, Any], AfterValidator(_scalars), Field(min_length=1)] = Field(alias="set")
+
+
+class EnrollAction(StrictModel):
+    enroll: ScenarioId
+
+
+class GoalAction(StrictModel):
+    goal: Annotated[str, Field(min_length=1)]
+
+
+class OptOutAction(StrictModel):
+    opt_out: Literal[True]
+
+
+class OptInAction(StrictModel):
+    opt_in: Literal[True]
+
+
+if TYPE_CHECKING:
+    WhenDef = KeywordWhen | PostbackWhen
+    ActionDef = (ReplyAction | GotoAction | StopAction | TagAction | UntagAction | SetAction | EnrollAction
+                 | GoalAction | OptOutAction | OptInAction)
+else:
+    WhenDef = keyed_union("expected one of: {keyword: [...], match: exact|contains|regex}, {postback: data}",
+                          ("keyword", KeywordWhen), ("postback", PostbackWhen))
+    ActionDef = keyed_union(
+        "expected an action: one of reply, goto, stop, tag, untag, set, enroll, goal, opt_out, opt_in",
+        ("reply", ReplyAction), ("goto", GotoAction), ("stop", StopAction), ("tag", TagAction),
+        ("untag", UntagAction), ("set", SetAction), ("enroll", EnrollAction), ("goal", GoalAction),
+        ("opt_out", OptOutAction), ("opt_in", OptInAction))
+
+
+
+
+class RuleDef(StrictModel):
+    """When a friend's text or postback matches, do these actions (first matching rule wins)."""
+
+    when: WhenDef
+    do: Annotated[list[ActionDef], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_reply(self) -> RuleDef:
+        if sum(isinstance(a, ReplyAction) for a in self.do) > 1:
+            raise fail("expected at most one reply action per rule (a reply token is single use)")
+        return self
+
+

@@ -1,0 +1,240 @@
+"""The scenario document (SPEC §2) as pydantic models: every field checked, unknown fields rejected."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
+
+from app.scenarios.fields import (
+    ERROR_TYPE,
+    NAME_PATTERN,
+    ClockTime,
+    Duration,
+    StrictModel,
+    fail,
+    keyed_union,
+)
+from app.scenarios.filters import FilterNode
+from app.scenarios.messages import Messages
+from app.scenarios.rule_defs import (
+    ActionDef,
+    EnrollAction,
+    GoalAction,
+    GotoAction,
+    Keywords,
+    KeywordWhen,
+    MatchMode,
+    OptInAction,
+    OptOutAction,
+    PostbackWhen,
+    ReplyAction,
+    RuleDef,
+    ScenarioId,
+    SetAction,
+    StepId,
+    StopAction,
+    TagAction,
+    UntagAction,
+    WhenDef,
+)
+
+# rule and action models live in rule_defs.py (size); re-exported so callers import from one place
+__all__ = [
+    "ActionDef", "AfterAt", "AtDef", "AtMostEvery", "DayAt", "EnrollAction", "Frequency", "GoalAction", "GoalDef",
+    "GotoAction", "KeywordWhen", "OptInAction", "OptOutAction", "PostbackWhen", "ReplyAction", "RuleDef",
+    "ScenarioDef", "SendWindowDef", "SetAction", "StartDef", "StepDef", "StopAction", "TagAction", "UntagAction",
+    "WaitAt", "WhenDef", "WindowDef", "WEEKDAYS",
+]
+
+TRIGGER_EXPECTED = "expected one of: follow, keyword, manual, event:<name>"
+FROM_EXPECTED = "expected one of: followed_at, last_message_at, birthday, trigger_time, attribute:<name>"
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _trigger(v: str) -> str:
+    if v in ("follow", "keyword", "manual") or (v.startswith("event:") and NAME_PATTERN.fullmatch(v[6:])):
+        return v
+    raise fail(f"{TRIGGER_EXPECTED}, got {v!r}")
+
+
+def _start_from(v: str) -> str:
+    fixed = ("followed_at", "last_message_at", "birthday", "trigger_time")
+    if v in fixed or (v.startswith("attribute:") and NAME_PATTERN.fullmatch(v[10:])):
+        return v
+    raise fail(f"{FROM_EXPECTED}, got {v!r}")
+
+
+def _timezone(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise fail(f"expected an IANA time zone such as Asia/Tokyo, got {v!r}") from None
+    return v
+
+
+
+
+class WindowDef(StrictModel):
+    """Validity period of the start date (inclusive dates)."""
+
+    from_: date | None = Field(None, alias="from")
+    until: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WindowDef:
+        if self.from_ and self.until and self.from_ > self.until:
+            raise fail("expected from on or before until")
+        return self
+
+
+class StartDef(StrictModel):
+    """What starts a friend's cycle and which date the steps count from.
+
+    ``keywords``/``match`` (extension) say which words fire ``trigger: keyword``.
+    """
+
+    trigger: Annotated[str, AfterValidator(_trigger)]
+    from_: Annotated[str, AfterValidator(_start_from)] = Field("trigger_time", alias="from")
+    audience: Literal["new", "all"] = "new"
+    on_start_change: Literal["restart", "reschedule", "ignore"] = "restart"
+    on_refollow: Literal["resume", "restart", "stop"] = "resume"
+    window: WindowDef | None = None
+    keywords: Keywords | None = None
+    match: MatchMode = "exact"
+
+    @model_validator(mode="after")
+    def _keywords_for_keyword_trigger(self) -> StartDef:
+        if self.trigger == "keyword" and not self.keywords:
+            raise fail("expected keywords: [...] with trigger: keyword")
+        return self
+
+    @property
+    def event_name(self) -> str | None:
+        """``purchase`` for ``trigger: event:purchase``."""
+        return self.trigger[6:] if self.trigger.startswith("event:") else None
+
+    @property
+    def from_attribute(self) -> str | None:
+        """``birthday_date`` for ``from: attribute:birthday_date``."""
+        return self.from_[10:] if self.from_.startswith("attribute:") else None
+
+
+class AtMostEvery(StrictModel):
+    at_most_every: Duration
+
+
+class SendWindowDef(StrictModel):
+    """Local days and hours when pushes may go out; ``from`` == ``to`` means all day."""
+
+    days: Annotated[list[Weekday], Field(min_length=1)] = Field(default_factory=lambda: list(WEEKDAYS))
+    from_: ClockTime = Field(alias="from")
+    to: ClockTime
+
+
+class AfterAt(StrictModel):
+    after: Duration
+
+
+class DayAt(StrictModel):
+    day: Annotated[int, Field(ge=0)]
+    time: ClockTime
+
+
+class WaitAt(StrictModel):
+    wait: Duration
+
+
+class StepDef(StrictModel):
+    id: StepId
+    at: AtDef
+    messages: Messages
+
+
+if TYPE_CHECKING:
+    AtDef = AfterAt | DayAt | WaitAt
+    Frequency = Literal["once", "every_time"] | AtMostEvery
+else:
+    AtDef = keyed_union('expected one of: {after: D}, {day: N, time: "HH:MM"}, {wait: D}',
+                        ("after", AfterAt), ("day", DayAt), ("wait", WaitAt))
+    Frequency = keyed_union("expected one of: once, every_time, {at_most_every: D}",
+                            ("*str", Literal["once", "every_time"]), ("at_most_every", AtMostEvery))
+StepDef.model_rebuild()
+
+
+class GoalDef(StrictModel):
+    id: Annotated[str, Field(min_length=1)]
+    within: Duration | None = None
+
+
+class ScenarioDef(StrictModel):
+    """A whole scenario document; cross references (goto, goal, ids) are checked too."""
+
+    id: ScenarioId
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    status: Literal["draft", "live", "paused"] = "draft"
+    channel: Annotated[str, Field(min_length=1, max_length=64)] = "default"
+    timezone: Annotated[str, AfterValidator(_timezone)] = "Asia/Tokyo"
+    priority: int = 0
+    start: StartDef
+    filter: FilterNode | None = None
+    frequency: Frequency = "once"
+    send_window: SendWindowDef | None = None
+    respect_opt_out: bool = True
+    on_quota_exhausted: Literal["hold", "skip"] = "hold"
+    steps: Annotated[list[StepDef], Field(min_length=1)]
+    rules: list[RuleDef] = Field(default_factory=list)
+    goals: list[GoalDef] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> ScenarioDef:
+        errors: list[InitErrorDetails] = []
+
+        def err(loc: tuple[str | int, ...], value: Any, message: str) -> None:
+            errors.append(InitErrorDetails(type=fail(message), loc=loc, input=value))
+
+        seen_steps = _first_seen([s.id for s in self.steps], ("steps",), err, "step")
+        seen_goals = _first_seen([g.id for g in self.goals], ("goals",), err, "goal")
+        for i, rule in enumerate(self.rules):
+            for j, action in enumerate(rule.do):
+                loc = ("rules", i, "do", j)
+                if isinstance(action, GotoAction) and action.goto not in seen_steps:
+                    err((*loc, "goto"), action.goto, f"unknown step {action.goto!r}: expected one of: "
+                        + ", ".join(seen_steps))
+                if isinstance(action, GoalAction) and action.goal not in seen_goals:
+                    err((*loc, "goal"), action.goal, f"goal {action.goal!r} is not declared under goals:"
+                        + (f" expected one of: {', '.join(seen_goals)}" if seen_goals else ""))
+        if errors:
+            raise ValidationError.from_exception_data(ERROR_TYPE, errors)
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The scenario's time zone."""
+        return ZoneInfo(self.timezone)
+
+    def step_index(self, step_id: str) -> int:
+        """Position of a step by id; KeyError when the step does not exist (e.g. removed in a new version)."""
+        for i, step in enumerate(self.steps):
+            if step.id == step_id:
+                return i
+        raise KeyError(step_id)
+
+    def definition(self) -> dict[str, Any]:
+        """Normalised JSON form for storage; ``ScenarioDef.model_validate`` reads it back."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _first_seen(ids: list[str], where: tuple[str], err: Any, what: str) -> list[str]:
+    seen: list[str] = []
+    for i, value in enumerate(ids):
+        if value in seen:
+            err((*where, i, "id"), value, f"duplicate {what} id {value!r}")
+        else:
+            seen.append(value)
+    return seen
+

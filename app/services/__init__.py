@@ -1,0 +1,1 @@
+"""Service layer shared by views, CLI commands and jobs."""

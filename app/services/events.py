@@ -1,0 +1,132 @@
+"""Process a friend's pending ledger events in timestamp order, inside one transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.delivery import enrollment
+from app.delivery.blocking import stop_for_block
+from app.delivery.rules import on_incoming
+from app.models.events import EVENT_FAILED, EVENT_PROCESSED, WebhookEvent
+from app.models.friends import Friend
+from app.services import friends as friend_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingReply:
+    """A reply to send with the event's reply token once the transaction has committed."""
+
+    reply_token: str
+    messages: list[dict[str, Any]]
+    event_id: str
+
+
+@dataclass
+class ProcessResult:
+    processed: int = 0
+    failed: int = 0
+    replies: list[PendingReply] = field(default_factory=list)
+
+
+def pending_events(session: Session, channel: str, user_id: str) -> list[WebhookEvent]:
+    """The friend's unprocessed events, oldest first by LINE's timestamp (arrival order is not reliable)."""
+    return list(
+        session.scalars(
+            sa.select(WebhookEvent)
+            .where(
+                WebhookEvent.channel == channel,
+                WebhookEvent.user_id == user_id,
+                WebhookEvent.processed_at.is_(None),
+            )
+            .order_by(WebhookEvent.timestamp, WebhookEvent.id)
+        )
+    )
+
+
+def needs_profile(session: Session, channel: str, user_id: str) -> bool:
+    """True when a pending follow exists and we do not know the friend's display name yet."""
+    has_follow = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(WebhookEvent)
+        .where(WebhookEvent.channel == channel, WebhookEvent.user_id == user_id,
+               WebhookEvent.processed_at.is_(None), WebhookEvent.type == "follow")
+    )
+    if not has_follow:
+        return False
+    name = session.scalar(sa.select(Friend.display_name).where(Friend.channel == channel, Friend.user_id == user_id))
+    return not name
+
+
+def process_friend_events(
+    session: Session, channel: str, user_id: str, now: datetime, *, display_name: str | None = None
+) -> ProcessResult:
+    """Apply every pending event of one friend; each event is isolated in a savepoint."""
+    friend = friend_state.lock_friend(session, channel, user_id)
+    if display_name:
+        friend.display_name = display_name
+    result = ProcessResult()
+    for event in pending_events(session, channel, user_id):
+        try:
+            with session.begin_nested():
+                reply = _apply(session, friend, event, now)
+                event.status, event.error, event.processed_at = EVENT_PROCESSED, None, now
+            result.processed += 1
+            if reply:
+                result.replies.append(reply)
+        except Exception as exc:  # noqa: BLE001 - one bad event must not block the friend's others
+            log.exception("event %s for friend %s failed", event.webhook_event_id, friend.id)
+            event.status, event.error, event.processed_at = EVENT_FAILED, f"{type(exc).__name__}: {exc}", now
+            result.failed += 1
+    return result
+
+
+def _apply(session: Session, friend: Friend, event: WebhookEvent, now: datetime) -> PendingReply | None:
+    payload = event.payload
+    if event.type == "follow":
+        change = friend_state.apply_follow(friend, event.timestamp)
+        if change.applied:
+            _on_follow(session, friend, event, change, now)
+        return None
+    if event.type == "unfollow":
+        if friend_state.apply_unfollow(friend, event.timestamp):
+            session.flush()
+            stopped, cancelled = stop_for_block(session, friend.id, now)
+            log.info("friend %s blocked: %d enrollments stopped, %d deliveries cancelled", friend.id, stopped,
+                     cancelled)
+        return None
+    if event.type == "message":
+        if friend_state.apply_message(friend, event.timestamp):
+            enrollment.on_start_field_changed(session, friend, "last_message_at", now)
+        message = payload.get("message") or {}
+        text = message.get("text") if message.get("type") == "text" else None
+        return _on_incoming(session, friend, event, text=text, postback=None, now=now)
+    if event.type == "postback":
+        data = (payload.get("postback") or {}).get("data")
+        return _on_incoming(session, friend, event, text=None, postback=data, now=now)
+    return None
+
+
+def _on_follow(session: Session, friend: Friend, event: WebhookEvent, change: friend_state.FollowChange,
+               now: datetime) -> None:
+    """Enroll into follow-triggered scenarios, or apply each scenario's ``on_refollow`` policy."""
+    enrollment.on_follow(session, friend, at=event.timestamp, is_new=change.is_new, is_refollow=change.is_refollow,
+                         now=now)
+
+
+def _on_incoming(session: Session, friend: Friend, event: WebhookEvent, *, text: str | None,
+                 postback: str | None, now: datetime) -> PendingReply | None:
+    """Keyword / postback rules; a reply is answered with the event's token after the commit."""
+    reply_token = event.payload.get("replyToken") if event.mode != "standby" else None
+    messages = on_incoming(session, friend, event_id=event.id, reply_token=reply_token, text=text,
+                           postback=postback, at=event.timestamp, now=now)
+    if messages and reply_token:
+        return PendingReply(reply_token, messages, event.webhook_event_id)
+    return None

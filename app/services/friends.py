@@ -1,0 +1,73 @@
+"""Friend state from follow / unfollow / message events, applied in event-time order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.dialect import insert_for, is_postgres
+from app.models.base import utcnow
+from app.models.friends import FRIEND_ACTIVE, FRIEND_BLOCKED, Friend
+
+
+@dataclass(frozen=True)
+class FollowChange:
+    """What a follow event meant for the friend."""
+
+    is_new: bool  # first follow ever seen
+    is_refollow: bool  # the friend had blocked us and came back
+    applied: bool  # False when a newer block/follow already decided the status
+
+
+def lock_friend(session: Session, channel: str, user_id: str) -> Friend:
+    """Get-or-create the friend row and lock it so one friend's events are handled one at a time."""
+    now = utcnow()
+    session.execute(
+        insert_for(session)(Friend)
+        .values(channel=channel, user_id=user_id, status=FRIEND_ACTIVE, attributes={}, opted_out=False,
+                created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["channel", "user_id"])
+    )
+    statement = sa.select(Friend).where(Friend.channel == channel, Friend.user_id == user_id)
+    if is_postgres(session):
+        statement = statement.with_for_update()
+    return session.scalars(statement.execution_options(populate_existing=True)).one()
+
+
+def _is_newer(friend: Friend, at: datetime) -> bool:
+    return friend.status_changed_at is None or at >= friend.status_changed_at
+
+
+def apply_follow(friend: Friend, at: datetime) -> FollowChange:
+    """A follow at ``at``: unless a later block is already known, the friend is active again."""
+    is_new = friend.followed_at is None and friend.status_changed_at is None
+    if not _is_newer(friend, at):
+        if friend.followed_at is None:
+            friend.followed_at = at
+        return FollowChange(is_new=is_new, is_refollow=False, applied=False)
+    was_blocked = friend.status == FRIEND_BLOCKED
+    friend.status = FRIEND_ACTIVE
+    friend.status_changed_at = at
+    friend.followed_at = at if (is_new or was_blocked or friend.followed_at is None) else friend.followed_at
+    return FollowChange(is_new=is_new, is_refollow=was_blocked, applied=True)
+
+
+def apply_unfollow(friend: Friend, at: datetime) -> bool:
+    """A block at ``at``; False when a later follow is already known (the block is history)."""
+    if not _is_newer(friend, at):
+        return False
+    friend.status = FRIEND_BLOCKED
+    friend.status_changed_at = at
+    friend.blocked_at = at
+    return True
+
+
+def apply_message(friend: Friend, at: datetime) -> bool:
+    """Record that the friend wrote at ``at``; True when ``last_message_at`` moved forward."""
+    if friend.last_message_at is None or at > friend.last_message_at:
+        friend.last_message_at = at
+        return True
+    return False

@@ -1,0 +1,116 @@
+"""Recording webhook events in the ledger: once per webhookEventId, whatever LINE redelivers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.models.events import EVENT_IGNORED, EVENT_PENDING, WebhookEvent
+
+HANDLED_TYPES = frozenset({"follow", "unfollow", "message", "postback"})
+
+
+class MalformedWebhook(ValueError):
+    """The body is JSON but not in the shape of a LINE webhook."""
+
+
+@dataclass(frozen=True)
+class RecordedBatch:
+    """What a webhook body added: friends whose new events need processing."""
+
+    stored: int
+    duplicates: int
+    friends: frozenset[str]
+
+
+def parse_events(payload: Any) -> list[Mapping[str, Any]]:
+    """The ``events`` list of a webhook body, checked just enough to store each event safely."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        raise MalformedWebhook("body must be an object with an 'events' list")
+    events = payload["events"]
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise MalformedWebhook(f"events[{index}] is not an object")
+        if not isinstance(event.get("webhookEventId"), str) or not event["webhookEventId"]:
+            raise MalformedWebhook(f"events[{index}].webhookEventId is missing")
+        if not isinstance(event.get("type"), str):
+            raise MalformedWebhook(f"events[{index}].type is missing")
+        if not isinstance(event.get("timestamp"), int | float):
+            raise MalformedWebhook(f"events[{index}].timestamp is missing")
+    return events
+
+
+def _row(channel: str, event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    source: dict[str, Any] = event["source"] if isinstance(event.get("source"), dict) else {}
+    source_type = source.get("type")
+    user_id = source.get("userId") if source_type == "user" else None
+    mode = event.get("mode")
+    actionable = event["type"] in HANDLED_TYPES and source_type == "user" and user_id and mode != "standby"
+    context: dict[str, Any] = event["deliveryContext"] if isinstance(event.get("deliveryContext"), dict) else {}
+    return {
+        "webhook_event_id": event["webhookEventId"],
+        "channel": channel,
+        "type": event["type"][:32],
+        "source_type": source_type,
+        "user_id": user_id,
+        "mode": mode,
+        "is_redelivery": bool(context.get("isRedelivery")),
+        "timestamp": datetime.fromtimestamp(event["timestamp"] / 1000, UTC),
+        "payload": dict(event),
+        "received_at": now,
+        "status": EVENT_PENDING if actionable else EVENT_IGNORED,
+        "processed_at": None if actionable else now,
+    }
+
+
+def record_events(connection: Session | sa.Connection, channel: str, events: Iterable[Mapping[str, Any]],
+                  now: datetime) -> RecordedBatch:
+    """Insert events, skipping webhookEventIds already in the ledger (also within the body).
+
+    Takes a Core connection (the webhook's hot path skips the ORM session) or a session.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for event in events:
+        rows.setdefault(event["webhookEventId"], _row(channel, event, now))
+    if not rows:
+        return RecordedBatch(0, 0, frozenset())
+    if isinstance(connection, Session):
+        connection = connection.connection()
+    statement = _INSERT_IGNORING_DUPLICATES[connection.dialect.name]
+    inserted = set(connection.execute(statement, list(rows.values())).scalars().all())
+    friends = frozenset(
+        row["user_id"] for key, row in rows.items() if key in inserted and row["status"] == EVENT_PENDING
+    )
+    return RecordedBatch(len(inserted), len(rows) - len(inserted), friends)
+
+
+def _insert_ignoring_duplicates(insert: Any) -> Any:
+    # built once: a constant statement is compiled once and cached by SQLAlchemy (hot path)
+    return (
+        insert(WebhookEvent.__table__)
+        .on_conflict_do_nothing(index_elements=["webhook_event_id"])
+        .returning(WebhookEvent.__table__.c.webhook_event_id, sort_by_parameter_order=True)
+    )
+
+
+_INSERT_IGNORING_DUPLICATES = {
+    "postgresql": _insert_ignoring_duplicates(postgresql.insert),
+    "sqlite": _insert_ignoring_duplicates(sqlite.insert),
+}
+
+
+def friends_with_pending_events(session: Session, older_than: datetime, limit: int = 1000) -> list[tuple[str, str]]:
+    """(channel, user_id) pairs whose events wait unprocessed since before ``older_than`` (for the sweep)."""
+    statement = (
+        sa.select(WebhookEvent.channel, WebhookEvent.user_id)
+        .where(WebhookEvent.processed_at.is_(None), WebhookEvent.received_at < older_than)
+        .group_by(WebhookEvent.channel, WebhookEvent.user_id)
+        .limit(limit)
+    )
+    return [(channel, user_id) for channel, user_id in session.execute(statement) if user_id]

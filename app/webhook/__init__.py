@@ -1,0 +1,1 @@
+"""The ``/callback`` endpoints LINE posts webhook events to."""

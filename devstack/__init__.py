@@ -1,0 +1,1 @@
+"""Run the Procfile processes locally (demo, end-to-end tests, benchmarks) — one place for it."""

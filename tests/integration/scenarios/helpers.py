@@ -1,0 +1,90 @@
+"""Scenario documents, friends and upload shortcuts for the scenario integration tests."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+import yaml
+
+from app.extensions import db
+from app.models.delivery import Enrollment
+from app.models.friends import Friend, FriendTag
+from app.models.scenarios import Scenario
+from app.services import scenarios as service
+from app.services.scenario_upload import UploadResult
+
+T0 = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
+
+
+def doc(scenario_id: str = "welcome", **overrides: Any) -> dict[str, Any]:
+    """A live follow scenario counted from followed_at: steps at 0 s, 1 h and 1 d (UTC zone)."""
+    document: dict[str, Any] = {
+        "id": scenario_id, "name": f"{scenario_id} series", "status": "live", "timezone": "UTC",
+        "start": {"trigger": "follow", "from": "followed_at"},
+        "steps": [
+            {"id": "hello", "at": {"after": "0s"}, "messages": [{"text": "hello {display_name}"}]},
+            {"id": "tips", "at": {"after": "1h"}, "messages": [{"text": "tips"}]},
+            {"id": "offer", "at": {"after": "1d"}, "messages": [{"text": "offer"}]},
+        ],
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(document.get(key), dict):
+            document[key] = {**document[key], **value}
+        else:
+            document[key] = value
+    return document
+
+
+def text_of(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(copy.deepcopy(document), allow_unicode=True, sort_keys=False)
+
+
+def load(*documents: dict[str, Any], now: datetime = T0) -> UploadResult:
+    """Upload documents as YAML files in one transaction."""
+    with db.transaction() as session:
+        return service.upload(session, [(f"{d['id']}.yaml", text_of(d)) for d in documents], now)
+
+
+def add_friend(user_id: str, *, channel: str = "default", tags: tuple[str, ...] = (), **fields: Any) -> int:
+    """A friend row (active, followed at T0 unless told otherwise); returns its id."""
+    values: dict[str, Any] = {"status": "active", "attributes": {}, "opted_out": False, "followed_at": T0,
+                              "created_at": T0, "updated_at": T0, **fields}
+    with db.transaction() as session:
+        friend = Friend(channel=channel, user_id=user_id, **values)
+        session.add(friend)
+        session.flush()
+        session.add_all(FriendTag(friend_id=friend.id, tag=tag, created_at=T0) for tag in tags)
+        return friend.id
+
+
+def friend(session: Any, user_id: str, channel: str = "default") -> Friend:
+    return session.scalars(sa.select(Friend).where(Friend.channel == channel, Friend.user_id == user_id)).one()
+
+
+def enrollments(scenario_id: str | None = None) -> list[Enrollment]:
+    """Every enrollment (of one scenario), oldest first."""
+    with db.session() as session:
+        query = sa.select(Enrollment).order_by(Enrollment.id)
+        if scenario_id is not None:
+            query = query.where(Enrollment.scenario_id == scenario_id)
+        return list(session.scalars(query))
+
+
+def scenario_row(scenario_id: str) -> Scenario:
+    with db.session() as session:
+        row = session.get(Scenario, scenario_id)
+        assert row is not None
+        return row
+
+
+def bulk_friends(count: int, *, prefix: str = "U", channel: str = "default",
+                 attributes: Any = None, **fields: Any) -> None:
+    """``count`` friends in one statement; ``attributes(i)`` gives friend i's attributes."""
+    rows = [{"channel": channel, "user_id": f"{prefix}{i:06d}", "status": "active", "opted_out": False,
+             "attributes": attributes(i) if attributes else {}, "followed_at": T0, "created_at": T0,
+             "updated_at": T0, **fields} for i in range(count)]
+    with db.transaction() as session:
+        session.execute(sa.insert(Friend), rows)

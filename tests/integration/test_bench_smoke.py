@@ -1,0 +1,66 @@
+"""The benchmarks' cores at tiny N (seconds), so bench/ cannot rot: seeding, claim + EXPLAIN,
+the burst/measure helpers of the delivery bench with an in-process send, and the bare ceiling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+
+from app.delivery import scheduler as claims
+from app.delivery.sender import send_batch
+from app.extensions import db
+from app.line.client import LineClient
+from app.models.base import utcnow
+from app.services import definitions
+from bench import delivery, scheduler, seed
+from linesim.testing import run_simulator
+
+
+@pytest.fixture()
+def bench_scenario(app: Flask) -> Iterator[str]:
+    definitions.forget("bench")
+    yield "bench"
+    definitions.forget("bench")
+
+
+def test_scheduler_bench_core(bench_scenario: str) -> None:
+    engine = db.engine
+    scn = seed.add_live_scenario(engine, seed.scenario_doc(bench_scenario, steps=3))
+    if engine.dialect.name == "postgresql":
+        seed.seed_population(engine, scn.id, scn.steps[1].id, count=500, future_from=utcnow() + timedelta(hours=1))
+    seed.seed_population(engine, scn.id, scn.steps[0].id, count=300, first_index=10_000,
+                         due_at=utcnow() - timedelta(seconds=1))
+    seed.analyze(engine)
+    capture = scheduler.ClaimCapture(engine)
+    try:
+        seconds, claimed, written = scheduler.timed_claim(100)
+        assert (claimed, written) == (100, 100) and seconds > 0
+        if engine.dialect.name == "postgresql":
+            plan = scheduler.explain(engine, capture, utcnow())
+            assert plan[0].startswith("Limit") and any("enrollments" in line for line in plan)
+    finally:
+        capture.close()
+    assert scheduler.timed_claim(1000)[1] == 200  # the rest of the due rows; the future ones stay
+
+
+def test_delivery_bench_core(bench_scenario: str) -> None:
+    engine = db.engine
+    with run_simulator(access_token="smoke-token") as sim:
+        scn = seed.add_live_scenario(engine, seed.scenario_doc(bench_scenario))
+        seed.seed_population(engine, scn.id, scn.steps[0].id, count=40, due_at=utcnow() + timedelta(days=1))
+        due = utcnow() - timedelta(seconds=1)
+        assert seed.make_due(engine, due)[0] == 40
+        jobs: list[list[int]] = []
+        claims.tick(utcnow(), lambda ids: jobs.append(ids) or True, job_size=25)
+        client = LineClient(sim.base_url, "smoke-token", pool_size=16)
+        for job in jobs:
+            send_batch(lambda _channel: client, job)
+        assert delivery._status_counts(engine) == {"sent": 40}
+        sent, wall, lateness = delivery._figures(engine)
+        assert sent == 40 and wall >= 0 and len(lateness) == 40 and min(lateness) > 0
+        assert sim.stats()["deliveries"] == 40
+        rate, ok, other = delivery.bare_ceiling(sim, 0.3, procs=1, pool_size=2, token="smoke-token")
+        assert ok > 0 and other == 0 and rate > 0

@@ -1,0 +1,43 @@
+"""Every periodic task of the scheduler process, in one list (name, interval in seconds, task)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from app.extensions import db
+from app.models.base import utcnow
+from app.services.ledger import friends_with_pending_events
+from workers import delivery_jobs, jobs, quota_jobs
+
+log = logging.getLogger(__name__)
+
+EVENT_SWEEP_GRACE = timedelta(seconds=10)  # a job enqueued by the webhook normally runs well before this
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    name: str
+    every_seconds: float
+    run: Callable[[], object]
+
+
+def sweep_events(grace_seconds: float = EVENT_SWEEP_GRACE.total_seconds()) -> int:
+    """Re-enqueue friends whose events were stored but never processed (Redis was down, job lost)."""
+    with db.session() as session:
+        pending = friends_with_pending_events(session, utcnow() - timedelta(seconds=grace_seconds))
+    if pending:
+        jobs.signal_friends(pending)
+        log.info("event sweep: %d friends with pending events signalled", len(pending))
+    return len(pending)
+
+
+SCHEDULE: list[PeriodicTask] = [
+    PeriodicTask("sweep_events", 5.0, sweep_events),
+    PeriodicTask("schedule_due", 1.0, delivery_jobs.schedule_due),
+    PeriodicTask("sweep_deliveries", 5.0, delivery_jobs.sweep_deliveries),
+    PeriodicTask("sync_quota", quota_jobs.SYNC_EVERY_SECONDS, quota_jobs.enqueue_quota_syncs),
+    PeriodicTask("resume_held", quota_jobs.RESUME_EVERY_SECONDS, quota_jobs.resume_held_deliveries),
+]
