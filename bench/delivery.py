@@ -137,6 +137,18 @@ def _wait_done(engine: sa.Engine, expected: int, timeout: float, stack: Stack) -
     return counts, False
 
 
+def _phases(engine: sa.Engine) -> str:
+    """Where the time went: first and last send, counted from the first claim."""
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(sa.func.min(Delivery.created_at), sa.func.min(Delivery.sent_at),
+                                           sa.func.max(Delivery.sent_at))).one()
+    if None in row:
+        return "phases: n/a"
+    first_claim, first_sent, last_sent = row
+    return (f"phases: first send {(first_sent - first_claim).total_seconds():.2f} s after the first claim, "
+            f"last send {(last_sent - first_claim).total_seconds():.1f} s after it")
+
+
 def _figures(engine: sa.Engine) -> tuple[int, float, list[float]]:
     """(sent, wall seconds from first claim to last sent, lateness seconds of each sent row)."""
     with engine.connect() as connection:
@@ -213,6 +225,7 @@ def main() -> int:
         counts, done = _wait_done(engine, args.friends, timeout, stack)
         print(f"delivery statuses: {counts}{'' if done else '  (TIMED OUT before all were sent)'}")
         sent, wall, lateness = _figures(engine)
+        print(_phases(engine))
         engine.dispose()
         stats = sim.stats()
         endpoints = stats.get("endpoints", {})

@@ -26,7 +26,7 @@ from app.dialect import among, table_of
 from app.extensions import db, redis_handle
 from app.line.client import LineClient, Outcome, SendResult
 from app.models.base import utcnow
-from app.models.delivery import DELIVERY_FAILED, DELIVERY_SENDING, DELIVERY_SKIPPED, Delivery
+from app.models.delivery import DELIVERY_SENDING, Delivery
 from app.quota import tracker
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,7 @@ def _plan(delivery_ids: Sequence[int], now: datetime, summary: SendSummary) -> t
         if not rows:
             return [], set()
         prepared = prepare_items(session, rows, now, summary)
-        settled = [row.Delivery.id for row in rows if row.Delivery.status in (DELIVERY_SKIPPED, DELIVERY_FAILED)]
-        progress.settle(session, settled, now)
+        progress.settle(session, prepared.settled_ids, now)
         requests, refused = _reserve_quota(session, plan_requests(prepared.items), now)
         _mark_sending(session, requests, now)
         _mark_refused(session, refused, now)
