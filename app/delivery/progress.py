@@ -11,7 +11,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,20 +25,25 @@ from app.services.definitions import definition_for
 log = logging.getLogger(__name__)
 
 
+class _Waiting(NamedTuple):
+    """An enrollment held back until the delivery of ``step_id`` settles."""
+
+    id: int
+    step_id: str
+    sent_at: datetime | None
+    start_at: datetime
+    scenario_id: str
+    scenario_version: int
+    next_step_id: str
+    jumped: bool  # a goto chose the next step: due as soon as this one settles
+
+
 def settle(session: Session, delivery_ids: Sequence[int], now: datetime) -> int:
     """Time the next step of each active enrollment waiting on one of these (sent, failed or skipped)
     deliveries; returns how many enrollments were released."""
     if not delivery_ids:
         return 0
-    waiting = session.execute(
-        sa.select(Delivery.step_id, Delivery.sent_at, Enrollment.id, Enrollment.start_at, Enrollment.scenario_id,
-                  Enrollment.scenario_version, Enrollment.next_step_id)
-        .join(Enrollment, Enrollment.id == Delivery.enrollment_id)
-        .where(among(session, Delivery.id, list(delivery_ids)), Enrollment.status == ENROLLMENT_ACTIVE,
-               Enrollment.next_run_at.is_(None), Enrollment.next_step_id.is_not(None),
-               Enrollment.last_step_id == Delivery.step_id, Enrollment.cycle == Delivery.cycle,
-               Enrollment.jumps == Delivery.visit)
-    ).all()
+    waiting = _waiting_enrollments(session, delivery_ids)
     due_of = _DueTimes(session, now)
     by_due: dict[datetime, list[int]] = defaultdict(list)
     for row in waiting:
@@ -57,6 +62,43 @@ def settle(session: Session, delivery_ids: Sequence[int], now: datetime) -> int:
     return len(waiting)
 
 
+def _waiting_enrollments(session: Session, delivery_ids: Sequence[int]) -> list[_Waiting]:
+    """The enrollments still waiting on these deliveries, each with the delivery it waits on.
+
+    Two primary-key lookups joined here rather than one SQL join: the planner cannot then start
+    from a scan of enrollments, which statistics taken before a burst make look tiny.
+    """
+    deliveries = session.execute(
+        sa.select(Delivery.enrollment_id, Delivery.step_id, Delivery.sent_at, Delivery.cycle, Delivery.visit)
+        .where(among(session, Delivery.id, list(delivery_ids)), Delivery.enrollment_id.is_not(None))
+    ).all()
+    if not deliveries:
+        return []
+    by_enrollment: dict[int, list[Any]] = defaultdict(list)
+    for row in deliveries:
+        by_enrollment[row.enrollment_id].append(row)
+    enrollments = session.execute(
+        sa.select(Enrollment.id, Enrollment.start_at, Enrollment.scenario_id, Enrollment.scenario_version,
+                  Enrollment.next_step_id, Enrollment.last_step_id, Enrollment.cycle, Enrollment.jumps,
+                  Enrollment.status, Enrollment.next_run_at)
+        .where(among(session, Enrollment.id, list(by_enrollment)))
+    ).all()
+    waiting = []
+    for enrollment in enrollments:
+        if enrollment.status != ENROLLMENT_ACTIVE or enrollment.next_run_at is not None \
+                or enrollment.next_step_id is None:
+            continue
+        for delivery in by_enrollment[enrollment.id]:  # the one delivery its current position waits on
+            # a goto made while this delivery was in flight moved ``jumps`` on (app/delivery/rules.py)
+            if (enrollment.last_step_id, enrollment.cycle) == (delivery.step_id, delivery.cycle) \
+                    and enrollment.jumps >= delivery.visit:
+                waiting.append(_Waiting(enrollment.id, delivery.step_id, delivery.sent_at, enrollment.start_at,
+                                        enrollment.scenario_id, enrollment.scenario_version,
+                                        enrollment.next_step_id, enrollment.jumps > delivery.visit))
+                break
+    return waiting
+
+
 class _DueTimes:
     """When each released enrollment's next step is due, computed once per distinct
     (scenario, version, step, start, settled) — the rows of one multicast share all five."""
@@ -65,14 +107,16 @@ class _DueTimes:
         self._session, self._now = session, now
         self._known: dict[tuple[Any, ...], datetime] = {}
 
-    def __call__(self, row: Any) -> datetime:
+    def __call__(self, row: _Waiting) -> datetime:
         settled_at = row.sent_at or self._now
+        if row.jumped:
+            return settled_at
         key = (row.scenario_id, row.scenario_version, row.step_id, row.next_step_id, row.start_at, settled_at)
         if key not in self._known:
             self._known[key] = self._due(row, settled_at)
         return self._known[key]
 
-    def _due(self, row: Any, settled_at: datetime) -> datetime:
+    def _due(self, row: _Waiting, settled_at: datetime) -> datetime:
         try:
             scn = definition_for(self._session, row.scenario_id, row.scenario_version)
             following = next_step(scn, row.step_id, row.start_at, settled_at)

@@ -21,6 +21,7 @@ from app.models.delivery import (
     DELIVERY_SENT,
     ENROLLMENT_ACTIVE,
     ENROLLMENT_STOPPED,
+    OPEN_DELIVERY_STATUSES,
     Delivery,
     Enrollment,
     GoalConversion,
@@ -73,9 +74,7 @@ def apply_actions(session: Session, friend: Friend, enrollment: Enrollment, scn:
         if isinstance(action, s.ReplyAction):
             reply = render_messages(action.reply, display_name=friend.display_name, attributes=friend.attributes or {})
         elif isinstance(action, s.GotoAction):
-            if enrollment.status == ENROLLMENT_ACTIVE:  # a new visit: the target goes out even if sent before
-                enrollment.next_step_id, enrollment.next_run_at = action.goto, now
-                enrollment.jumps += 1
+            goto(session, enrollment, action.goto, now)
         elif isinstance(action, s.StopAction):
             stop(session, enrollment, now)
         elif isinstance(action, s.TagAction):
@@ -94,6 +93,24 @@ def apply_actions(session: Session, friend: Friend, enrollment: Enrollment, scn:
         elif isinstance(action, s.OptInAction):
             friend.opted_out = False
     return reply
+
+
+def goto(session: Session, enrollment: Enrollment, step_id: str, now: datetime) -> None:
+    """Jump to ``step_id`` as a new visit (it goes out even if it was sent before), due now — or,
+    while the current step is still on its way (queued, retrying, held), as soon as that one
+    settles (``app/delivery/progress.py``), so the target never reaches the friend before it.
+
+    The enrollment row is locked first: a scheduler claiming it at this moment either committed
+    its delivery before (and we see it in flight) or waits for this transaction.
+    """
+    session.flush()
+    session.refresh(enrollment, with_for_update=True)
+    if enrollment.status != ENROLLMENT_ACTIVE:
+        return
+    in_flight = session.scalar(sa.select(Delivery.id).where(
+        Delivery.enrollment_id == enrollment.id, Delivery.status.in_(OPEN_DELIVERY_STATUSES)).limit(1))
+    enrollment.next_step_id, enrollment.next_run_at = step_id, None if in_flight else now
+    enrollment.jumps += 1
 
 
 def stop(session: Session, enrollment: Enrollment, now: datetime, reason: str = STOP_KEYWORD) -> int:

@@ -179,3 +179,43 @@ def test_replies_within_a_day_of_a_step_are_counted(sim: SimulatorHandle, client
     _incoming(text="late", at=T0 + timedelta(hours=26))
     with db.session() as session:
         assert session.execute(sa.select(StepReply.scenario_id, StepReply.step_id)).all() == [("welcome", "tips")]
+
+
+def _delivery_ids() -> list[int]:
+    with db.session() as session:
+        return list(session.scalars(sa.select(Delivery.id).order_by(Delivery.id)))
+
+
+def test_goto_while_the_current_step_is_on_its_way_follows_it(sim: SimulatorHandle, clients: Any) -> None:
+    """A goto never overtakes the step still in the outbox: its target goes out right after it."""
+    _, eid = _setup()
+    due = T0 + timedelta(hours=1)
+    tick(due, lambda ids: True)  # "tips" is queued (its job not run yet)
+    at = due + timedelta(minutes=1)
+    _incoming(text="もっと詳しく", at=at)
+    row = _enrollment(eid)
+    assert (row.next_step_id, row.next_run_at, row.jumps) == ("offer", None, 1)
+    tick(at, lambda ids: True)
+    with db.session() as session:
+        assert session.scalars(sa.select(Delivery.step_id)).all() == ["tips"]  # nothing overtook it
+    sent_at = at + timedelta(minutes=1)
+    send_batch(clients, _delivery_ids(), lambda: sent_at)
+    # due as soon as "tips" went out (a jump), not at "offer"'s own place a day after the start
+    assert _enrollment(eid).next_run_at == sent_at
+    tick(sent_at, lambda ids: True)
+    send_batch(clients, _delivery_ids(), lambda: sent_at)
+    assert [d["messages"][0]["text"] for d in sim.deliveries()] == ["tips", "offer"]
+    with db.session() as session:
+        visits = session.execute(sa.select(Delivery.step_id, Delivery.visit, Delivery.status).order_by(Delivery.id))
+        assert [tuple(v) for v in visits] == [("tips", 0, "sent"), ("offer", 1, "sent")]
+
+
+def test_goto_after_the_current_step_went_out_is_due_at_once() -> None:
+    _, eid = _setup()
+    due = T0 + timedelta(hours=1)
+    tick(due, lambda ids: True)
+    with db.transaction() as session:
+        session.execute(sa.update(Delivery).values(status="failed"))  # settled (as sent, failed or skipped)
+    at = due + timedelta(minutes=1)
+    _incoming(text="もっと詳しく", at=at)
+    assert _enrollment(eid).next_run_at == at
