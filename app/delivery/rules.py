@@ -101,14 +101,18 @@ def goto(session: Session, enrollment: Enrollment, step_id: str, now: datetime) 
     settles (``app/delivery/progress.py``), so the target never reaches the friend before it.
 
     The enrollment row is locked first: a scheduler claiming it at this moment either committed
-    its delivery before (and we see it in flight) or waits for this transaction.
+    its delivery before (and we see it in flight) or skips the row until this transaction ends.
+    Only a delivery that settle would match counts (this cycle, the step last claimed), so the
+    target can never wait on one that would not release it.
     """
     session.flush()
     session.refresh(enrollment, with_for_update=True)
     if enrollment.status != ENROLLMENT_ACTIVE:
         return
     in_flight = session.scalar(sa.select(Delivery.id).where(
-        Delivery.enrollment_id == enrollment.id, Delivery.status.in_(OPEN_DELIVERY_STATUSES)).limit(1))
+        Delivery.enrollment_id == enrollment.id, Delivery.cycle == enrollment.cycle,
+        Delivery.step_id == enrollment.last_step_id, Delivery.visit <= enrollment.jumps,
+        Delivery.status.in_(OPEN_DELIVERY_STATUSES)).limit(1))
     enrollment.next_step_id, enrollment.next_run_at = step_id, None if in_flight else now
     enrollment.jumps += 1
 
