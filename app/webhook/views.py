@@ -20,28 +20,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
 
 
-DRAIN_LIMIT = 16 * 1024 * 1024  # read and drop an oversized body up to this size before answering 413
-DRAIN_CHUNK = 64 * 1024
-
-
-def _discard_body(declared: int) -> None:
-    """Read an oversized body to the end so the sender receives the 413 instead of a reset.
-
-    Answering before the body is read makes the server close a socket the client is still
-    writing to, and the client sees a broken pipe rather than "too large". Bodies beyond
-    ``DRAIN_LIMIT`` are not worth reading: those connections are simply closed.
-    """
-    if declared > DRAIN_LIMIT:
-        return
-    stream = request.environ["wsgi.input"]
-    left = declared
-    while left > 0:
-        chunk = stream.read(min(DRAIN_CHUNK, left))
-        if not chunk:
-            return
-        left -= len(chunk)
-
-
 @bp.post("/callback")
 @bp.post("/callback/<channel_name>")
 def callback(channel_name: str = DEFAULT_CHANNEL) -> tuple[Response, int]:
@@ -49,10 +27,7 @@ def callback(channel_name: str = DEFAULT_CHANNEL) -> tuple[Response, int]:
     channel = current_settings().channel(channel_name)
     if channel is None:
         abort(404, description=f"unknown channel {channel_name!r}")
-    if request.content_length is not None and request.content_length > current_settings().max_body_bytes:
-        _discard_body(request.content_length)
-        abort(413)
-    body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH, even when chunked
+    body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH (app/body_limit.py), even when chunked
     if not signature_is_valid(body, request.headers.get("X-Line-Signature"), channel.secret):
         log.warning("webhook for channel %s rejected: bad or missing signature", channel.name)
         return jsonify(error="invalid signature"), 400

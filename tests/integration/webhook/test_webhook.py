@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
@@ -52,6 +54,25 @@ def test_signature_header_name_is_case_insensitive(client: FlaskClient) -> None:
 def test_body_over_one_mebibyte_is_413(client: FlaskClient) -> None:
     raw = wh.body(wh.text("U1", "x" * (1024 * 1024)))
     assert _post(client, raw).status_code == 413
+    assert _ledger() == []
+
+
+def test_oversized_body_is_drained_so_the_sender_sees_the_413(client: FlaskClient) -> None:
+    raw = wh.body(wh.text("U1", "x" * (1024 * 1024)))
+    stream = io.BytesIO(raw)
+    response = client.post("/callback", input_stream=stream, content_length=len(raw),
+                           headers=wh.signed_headers(raw, CHANNEL_SECRET))
+    assert response.status_code == 413
+    assert stream.tell() == len(raw)  # nothing left unread on the connection
+
+
+def test_oversized_chunked_body_is_drained_too(client: FlaskClient) -> None:
+    raw = wh.body(wh.text("U1", "x" * (1024 * 1024)))
+    stream = io.BytesIO(raw)
+    response = client.post("/callback", input_stream=stream, headers=wh.signed_headers(raw, CHANNEL_SECRET),
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 413
+    assert stream.tell() == len(raw)
     assert _ledger() == []
 
 

@@ -1,0 +1,43 @@
+"""Answer "413 too large" so the sender reads it, for every endpoint behind ``MAX_CONTENT_LENGTH``.
+
+Werkzeug refuses an oversized body before reading it. If the server then answers and closes,
+the client is still writing into a socket nobody reads and sees a broken pipe instead of the
+413. Reading the rest of the body first (up to a cap) lets the answer arrive.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Request, Response, request
+
+DRAIN_LIMIT = 16 * 1024 * 1024  # beyond this, dropping the connection is cheaper than reading it
+DRAIN_CHUNK = 64 * 1024
+
+
+def discard_unread_body(req: Request) -> None:
+    """Read and drop what is left of the request body (at most ``DRAIN_LIMIT`` bytes).
+
+    Bounded by Content-Length when there is one (the raw input may not end at the body), else
+    read to the end only where the server says the input is terminated (chunked bodies).
+    """
+    if req.content_length is not None:
+        left = req.content_length
+    elif req.environ.get("wsgi.input_terminated"):
+        left = DRAIN_LIMIT
+    else:
+        return
+    if left > DRAIN_LIMIT:
+        return
+    stream = req.environ["wsgi.input"]
+    while left > 0:
+        chunk = stream.read(min(DRAIN_CHUNK, left))
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def _drain_refused_body(response: Response) -> Response:
+        if response.status_code == 413:
+            discard_unread_body(request)
+        return response
