@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -30,9 +32,29 @@ def among(session: Session, column: Any, values: Sequence[Any]) -> Any:
 
     A 1,000-item IN list costs psycopg more to convert than the query costs to run.
     """
-    if is_postgres(session):
-        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-    return column.in_(list(values))
+    values = list(values)
+    if not is_postgres(session):
+        return column.in_(values)
+    if values and all(type(value) is int for value in values):
+        # psycopg dumps a list of ints at ~1.4 µs an element; the array's text, cast, at a fraction
+        literal = "{" + ",".join(map(str, values)) + "}"
+        return column == sa.any_(sa.cast(sa.bindparam(None, literal, type_=sa.Text), postgresql.ARRAY(column.type)))
+    return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+
+
+@lru_cache(maxsize=64)
+def plain_type(fields: tuple[str, ...]) -> Any:
+    """The named tuple type of rows with these fields (one class per field list)."""
+    return namedtuple("Plain", fields, rename=True)  # type: ignore[misc]  # noqa: PYI024 - fields known at run time
+
+
+def plain_rows(result: sa.Result[Any]) -> list[Any]:
+    """The rows of ``result`` as named tuples, fields named as the select's columns.
+
+    Reading a field of SQLAlchemy's ``Row`` by name costs ~0.5 µs (its ``__getattr__``), of a named
+    tuple ~30 ns: the loops that read a dozen fields of thousands of rows per batch feel it.
+    """
+    return list(map(plain_type(tuple(result.keys()))._make, result))
 
 
 def insert_for(session: Session) -> Any:

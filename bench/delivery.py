@@ -8,6 +8,8 @@
 2. Ceiling: a bare push loop (the app's ``LineClient`` = line-bot-sdk v3, same pool size as the
    app's client, one thread per pooled connection, ``--workers`` processes, no DB, no Redis)
    for ``--ceiling-seconds`` → accepted pushes/s. The simulator is reset afterwards.
+   ``--multicast``: the floor instead — the bare outbox SQL per recipient on PostgreSQL, in
+   ``--workers`` processes (``bench/outbox_floor.py``); 0 seconds skips either.
 3. Seeds N friends, each with an active enrollment at the single step of a live scenario
    (``{display_name}`` in the text so every push differs; ``--multicast``: identical text, so
    the sender groups multicasts of ≤ 500). Starts the real scheduler and ``--workers`` RQ
@@ -48,7 +50,7 @@ from app.line import limits
 from app.line.client import LineClient
 from app.models.base import utcnow
 from app.models.delivery import Delivery
-from bench import seed
+from bench import outbox_floor, seed
 from bench.common import drop_database, fresh_postgres_database, percentile, report
 from devstack.processes import Stack
 from linesim.testing import SimulatorHandle, start_subprocess
@@ -189,7 +191,11 @@ def main() -> int:
         print(f"database={args.database} friends={args.friends:,} workers={args.workers} mode={mode} "
               f"latency={args.latency_ms:g} ms sender threads/job={sender.THREADS} app pool={APP_POOL_SIZE} "
               f"{'spread ' + format(args.spread_rate, 'g') + '/s' if args.spread_rate else 'burst'}", flush=True)
-        ceiling = None
+        ceiling = floor = None
+        if args.multicast and args.ceiling_seconds > 0 and args.database == "postgres":
+            floor = outbox_floor.floor_on_fresh_database(workdir / "floor", args.friends, args.workers)
+            print(f"outbox database floor: {floor:,.0f} recipients/s (bare outbox SQL, {args.workers} procs, "
+                  f"nothing else running: python -m bench.outbox_floor)", flush=True)
         if args.ceiling_seconds > 0 and not args.multicast:
             ceiling, ok, other = bare_ceiling(sim, args.ceiling_seconds, args.workers, APP_POOL_SIZE)
             print(f"bare SDK push ceiling: {ceiling:,.0f} pushes/s ({ok:,} accepted, {other:,} refused, "
@@ -235,6 +241,8 @@ def main() -> int:
             print(f"sent {sent:,} in {wall:.1f} s (first claim → last sent)")
             if args.multicast:
                 met.append(report("multicast recipients/s", rate, "recipients/s", MULTICAST_TARGET))
+                if floor:
+                    print(f"  vs the outbox database floor {floor:,.0f}/s: {rate / floor:.2f}")
             else:
                 cap = float(limits.PUSH_RATE)
                 target = min(cap, 0.8 * ceiling) if ceiling else cap

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.line.limits import MULTICAST_MAX, MULTICAST_RATE, PUSH_RATE
 
@@ -17,6 +17,9 @@ PUSH = "push"
 MULTICAST = "multicast"
 # a multicast costs PUSH_RATE / MULTICAST_RATE pushes of rate budget: below that size pushes are cheaper
 MULTICAST_MIN = PUSH_RATE // MULTICAST_RATE
+
+if TYPE_CHECKING:
+    from app.delivery.progress import Position
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Item:
     content_key: str
     quota_reserved: bool = False
     attempts: int = 0  # attempts before this one (for the backoff)
+    position: Position | None = None  # where its enrollment waits for it (settled without a re-read)
 
 
 @dataclass

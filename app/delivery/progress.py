@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.dialect import among, table_of
+from app.dialect import among, plain_rows, table_of
 from app.errors import NotFound
 from app.models.delivery import ENROLLMENT_ACTIVE, Delivery, Enrollment
 from app.scenarios.timeline import next_step
@@ -38,12 +38,46 @@ class _Waiting(NamedTuple):
     jumped: bool  # a goto chose the next step: due as soon as this one settles
 
 
+class Position(NamedTuple):
+    """The step a delivery carries: what its enrollment waits on until the delivery settles."""
+
+    enrollment_id: int | None
+    step_id: str
+    cycle: int
+    visit: int
+
+
+class Settled(NamedTuple):
+    """A delivery that reached a final state at its position."""
+
+    enrollment_id: int | None
+    step_id: str
+    cycle: int
+    visit: int
+    sent_at: datetime | None
+
+    @classmethod
+    def at(cls, position: Position, sent_at: datetime | None) -> Settled:
+        return cls(*position, sent_at)
+
+
 def settle(session: Session, delivery_ids: Sequence[int], now: datetime) -> int:
     """Time the next step of each active enrollment waiting on one of these (sent, failed or skipped)
     deliveries; returns how many enrollments were released."""
     if not delivery_ids:
         return 0
-    waiting = _waiting_enrollments(session, delivery_ids)
+    settled = plain_rows(session.execute(
+        sa.select(Delivery.enrollment_id, Delivery.step_id, Delivery.cycle, Delivery.visit, Delivery.sent_at)
+        .where(among(session, Delivery.id, list(delivery_ids)), Delivery.enrollment_id.is_not(None))
+    ))
+    return settle_known(session, settled, now)
+
+
+def settle_known(session: Session, settled: Sequence[Settled], now: datetime) -> int:
+    """:func:`settle` for deliveries whose positions the caller already holds (no re-read)."""
+    waiting = _waiting_enrollments(session, settled)
+    if not waiting:
+        return 0
     due_of = _DueTimes(session, now)
     by_due: dict[datetime, list[int]] = defaultdict(list)
     for row in waiting:
@@ -62,27 +96,25 @@ def settle(session: Session, delivery_ids: Sequence[int], now: datetime) -> int:
     return len(waiting)
 
 
-def _waiting_enrollments(session: Session, delivery_ids: Sequence[int]) -> list[_Waiting]:
+def _waiting_enrollments(session: Session, settled: Sequence[Settled]) -> list[_Waiting]:
     """The enrollments still waiting on these deliveries, each with the delivery it waits on.
 
-    Two primary-key lookups joined here rather than one SQL join: the planner cannot then start
-    from a scan of enrollments, which statistics taken before a burst make look tiny.
+    The deliveries and their enrollments are two primary-key lookups joined here rather than one
+    SQL join: the planner cannot then start from a scan of enrollments, which statistics taken
+    before a burst make look tiny.
     """
-    deliveries = session.execute(
-        sa.select(Delivery.enrollment_id, Delivery.step_id, Delivery.sent_at, Delivery.cycle, Delivery.visit)
-        .where(among(session, Delivery.id, list(delivery_ids)), Delivery.enrollment_id.is_not(None))
-    ).all()
-    if not deliveries:
+    by_enrollment: dict[int, list[Settled]] = defaultdict(list)
+    for row in settled:
+        if row.enrollment_id is not None:
+            by_enrollment[row.enrollment_id].append(row)
+    if not by_enrollment:
         return []
-    by_enrollment: dict[int, list[Any]] = defaultdict(list)
-    for row in deliveries:
-        by_enrollment[row.enrollment_id].append(row)
-    enrollments = session.execute(
+    enrollments = plain_rows(session.execute(
         sa.select(Enrollment.id, Enrollment.start_at, Enrollment.scenario_id, Enrollment.scenario_version,
                   Enrollment.next_step_id, Enrollment.last_step_id, Enrollment.cycle, Enrollment.jumps,
                   Enrollment.status, Enrollment.next_run_at)
         .where(among(session, Enrollment.id, list(by_enrollment)))
-    ).all()
+    ))
     waiting = []
     for enrollment in enrollments:
         if enrollment.status != ENROLLMENT_ACTIVE or enrollment.next_run_at is not None \

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.delivery import bulk_pg
-from app.dialect import among, insert_for, is_postgres, table_of
+from app.dialect import among, insert_for, is_postgres, plain_rows, table_of
 from app.errors import NotFound
 from app.extensions import db
 from app.models.delivery import (
@@ -74,7 +74,7 @@ def _due_rows(session: Session, now: datetime, live: Sequence[str], limit: int) 
     )
     if is_postgres(session):  # SQLite already holds the write lock since BEGIN IMMEDIATE
         statement = statement.with_for_update(skip_locked=True)
-    return list(session.execute(statement))
+    return plain_rows(session.execute(statement))
 
 
 _GONE = "\x00gone"  # marker: the enrollment's step is not in its scenario version

@@ -153,10 +153,10 @@ def _drop_cancelled(requests: list[Request], now: datetime) -> list[Request]:
     """Re-read statuses just before calling LINE: a block committed since transaction A wins."""
     ids = [i for r in requests for i in r.delivery_ids]
     with db.session() as session:
-        still = set(session.scalars(sa.select(Delivery.id).where(among(session, Delivery.id, ids),
-                                                                 Delivery.status == DELIVERY_SENDING)))
-    if len(still) == len(ids):
-        return requests
+        still_sending = (among(session, Delivery.id, ids), Delivery.status == DELIVERY_SENDING)
+        if session.scalar(sa.select(sa.func.count()).where(*still_sending)) == len(ids):
+            return requests  # the usual case: a count travels back, not every id
+        still = set(session.scalars(sa.select(Delivery.id).where(*still_sending)))
     outcomes.release_cancelled(requests, still, now)
     kept = []
     for request in requests:

@@ -1,5 +1,6 @@
 """The benchmarks' cores at tiny N (seconds), so bench/ cannot rot: seeding, claim + EXPLAIN,
-the burst/measure helpers of the delivery bench with an in-process send, and the bare ceiling."""
+the burst/measure helpers of the delivery bench with an in-process send, the bare ceiling and the
+outbox floor."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from app.delivery import scheduler as claims
@@ -15,7 +17,7 @@ from app.extensions import db
 from app.line.client import LineClient
 from app.models.base import utcnow
 from app.services import definitions
-from bench import delivery, scheduler, seed
+from bench import delivery, outbox_floor, scheduler, seed
 from linesim.testing import run_simulator
 
 
@@ -64,3 +66,15 @@ def test_delivery_bench_core(bench_scenario: str) -> None:
         assert sim.stats()["deliveries"] == 40
         rate, ok, other = delivery.bare_ceiling(sim, 0.3, procs=1, pool_size=2, token="smoke-token")
         assert ok > 0 and other == 0 and rate > 0
+
+
+def test_outbox_floor_core(app: Flask, database_url: str) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the floor measures PostgreSQL")
+    definitions.forget("floor")
+    rate = outbox_floor.measure(database_url, 1200, procs=2)  # three batches split over two processes
+    with db.engine.connect() as connection:
+        statuses = dict(connection.execute(sa.text("SELECT status, count(*) FROM deliveries GROUP BY status")).all())
+        advanced = connection.execute(sa.text("SELECT count(*) FROM enrollments WHERE status = 'completed'")).scalar()
+    assert statuses == {"sent": 1200} and advanced == 1200 and rate > 0
+    definitions.forget("floor")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from app.delivery import sender
 from app.delivery.blocking import stop_for_block
 from app.delivery.outbox import sweep
 from app.delivery.scheduler import tick
@@ -204,6 +205,29 @@ def test_friend_blocked_after_claim_gets_nothing(sim: SimulatorHandle, clients: 
     assert (summary.skipped, summary.requests) == (1, 0)
     assert sorted(r.status for r in deliveries()) == ["cancelled", "skipped"]
     assert sim.deliveries() == []
+
+
+def test_block_committed_after_the_plan_leaves_the_multicast_before_it_goes(
+        sim: SimulatorHandle, clients: Clients, monkeypatch: pytest.MonkeyPatch) -> None:
+    population(12, names=False, scenario=scenario_doc(steps=[
+        {"id": "news", "at": {"after": "0s"}, "messages": [{"text": "same for everyone"}]}]))
+    re_read = sender._drop_cancelled
+
+    def block_first_then_re_read(requests: Any, now: Any) -> Any:  # the unfollow lands mid-batch
+        with db.transaction() as session:
+            first = session.scalars(sa.select(Friend).order_by(Friend.id)).first()
+            assert first is not None
+            stop_for_block(session, first.id, T0)
+        return re_read(requests, now)
+
+    monkeypatch.setattr(sender, "_drop_cancelled", block_first_then_re_read)
+    summary = send_batch(clients, _claim(), _at(T0))
+    assert summary.sent == 11
+    [recorded] = sim.deliveries()
+    assert len(recorded["to"]) == 11 and f"U{0:032d}" not in recorded["to"]
+    assert sorted(r.status for r in deliveries()) == ["cancelled"] + ["sent"] * 11
+    with db.session() as session:  # the cancelled member's reservation was given back
+        assert session.scalar(sa.select(QuotaMonth.reserved)) == 11
 
 
 def test_opted_out_friend_is_skipped(sim: SimulatorHandle, clients: Clients) -> None:
