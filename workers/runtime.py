@@ -20,11 +20,11 @@ def boot() -> Settings:
         current = load_settings()
         bind_services(current)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        calm_the_collector()
+        keep_collector_off_preloaded_objects()
     return current
 
 
-def calm_the_collector() -> None:
+def keep_collector_off_preloaded_objects() -> None:
     """Keep the cycle collector off the preloaded app: it is never garbage, yet every full collection
     walked all of it, and a send batch allocates enough rows to trigger several (~6 % of its CPU)."""
     gc.freeze()  # what is loaded now stays out of every collection
