@@ -17,7 +17,7 @@ from app.extensions import db
 from app.line.client import LineClient
 from app.models.base import utcnow
 from app.services import definitions
-from bench import delivery, outbox_floor, scheduler, seed
+from bench import delivery, outbox_floor, recipient_cost, scheduler, seed
 from linesim.testing import run_simulator
 
 
@@ -78,3 +78,14 @@ def test_outbox_floor_core(app: Flask, database_url: str) -> None:
         advanced = connection.execute(sa.text("SELECT count(*) FROM enrollments WHERE status = 'completed'")).scalar()
     assert statuses == {"sent": 1200} and advanced == 1200 and rate > 0
     definitions.forget("floor")
+
+
+def test_recipient_cost_core(app: Flask) -> None:
+    definitions.forget("cost")
+    with run_simulator(access_token="smoke-token") as sim:
+        client = LineClient(sim.base_url, "smoke-token", pool_size=2)
+        totals = recipient_cost.measure(600, False, lambda _channel: client)  # one multicast of 500 + 100
+        assert sim.stats()["deliveries"] == 2
+    assert set(totals) == {"claim", "send"} and all(value > 0 for value in totals.values())
+    assert delivery._status_counts(db.engine) == {"sent": 600}
+    definitions.forget("cost")
