@@ -70,8 +70,9 @@ def _make_engine(url: str) -> sa.Engine:
         return engine
     # no pre-ping: it costs a round trip per checkout on the webhook's hot path; dead connections
     # surface as errors that the caller turns into a 500 (LINE redelivers) or a job retry
-    return sa.create_engine(url, pool_size=5, max_overflow=10, pool_recycle=1800,
-                            connect_args={"options": f"-c random_page_cost={POSTGRES_RANDOM_PAGE_COST}"})
+    engine = sa.create_engine(url, pool_size=5, max_overflow=10, pool_recycle=1800)
+    _price_random_reads_for_cached_data(engine)
+    return engine
 
 
 # The hot statements look up a few hundred rows by primary key in tables whose pages are cached.
@@ -79,6 +80,19 @@ def _make_engine(url: str) -> sa.Engine:
 # scan all of it (the outbox, the friends) for every batch, a cost that grows with the table.
 # 1.1 is the usual figure for SSD or cached data; it applies to Stepline's connections only.
 POSTGRES_RANDOM_PAGE_COST = 1.1
+
+
+def _price_random_reads_for_cached_data(engine: sa.Engine) -> None:
+    """SET on each new connection (not a startup ``options`` parameter, which poolers such as
+    PgBouncer refuse), outside a transaction so the pool's rollback does not undo it."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET random_page_cost = {POSTGRES_RANDOM_PAGE_COST}")
+        dbapi_connection.autocommit = autocommit
 
 
 def _serialize_sqlite_writers(engine: sa.Engine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
@@ -29,3 +30,12 @@ def test_plain_rows_are_named_like_the_select(app: Flask) -> None:
                                                     Friend.display_name, Friend.attributes)))
     assert [(r.user_id, r.friend_status, r.display_name, r.attributes) for r in rows] == \
         [("Uplain", "active", "Plain", {})]
+
+
+def test_postgres_connections_price_random_reads_for_cached_data(app: Flask) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no planner costs to set")
+    with db.transaction() as session:  # still set after a transaction the pool rolls back or commits
+        assert session.scalar(sa.text("SHOW random_page_cost")) == "1.1"
+    with db.session() as session:
+        assert session.scalar(sa.text("SHOW random_page_cost")) == "1.1"
