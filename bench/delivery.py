@@ -193,7 +193,7 @@ def main() -> int:
               f"{'spread ' + format(args.spread_rate, 'g') + '/s' if args.spread_rate else 'burst'}", flush=True)
         ceiling = floor = None
         if args.multicast and args.ceiling_seconds > 0 and args.database == "postgres":
-            floor = outbox_floor.floor_on_fresh_database(workdir / "floor", args.friends, args.workers)
+            floor = outbox_floor.floor_on_fresh_database(args.friends, args.workers)
             print(f"outbox database floor: {floor:,.0f} recipients/s (bare outbox SQL, {args.workers} procs, "
                   f"nothing else running: python -m bench.outbox_floor)", flush=True)
         if args.ceiling_seconds > 0 and not args.multicast:

@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import shutil
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from app.config import normalize_database_url
+from app.migrate import upgrade_to_head
 from app.models.base import utcnow
 from bench import seed
 from bench.common import drop_database, fresh_postgres_database
-from devstack.processes import Stack
 
 BATCH = 500  # one multicast
 
@@ -95,12 +92,11 @@ def measure(url: str, friends: int, procs: int) -> float:
     return sum(done for done, _ in results) / (max(ended for _, ended in results) - started)
 
 
-def floor_on_fresh_database(workdir: Path, friends: int, procs: int) -> float:
-    """:func:`measure` on a database created, migrated (the Procfile's release) and dropped here."""
+def floor_on_fresh_database(friends: int, procs: int) -> float:
+    """:func:`measure` on a database created, migrated and dropped here."""
     url = fresh_postgres_database("stepline_bench_floor")
     try:
-        Stack.configure(workdir, database_url=url, redis_url="redis://127.0.0.1:6379/13", line_api_base_url="",
-                        channel_secret="floor", access_token="floor").release()
+        upgrade_to_head(url)
         return measure(url, friends, procs)
     finally:
         drop_database(url)
@@ -111,11 +107,7 @@ def main() -> int:
     parser.add_argument("--friends", type=int, default=50_000)
     parser.add_argument("--procs", type=int, default=2, help="processes at once (the benchmark's workers)")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="stepline-bench-floor-"))
-    try:
-        rate = floor_on_fresh_database(workdir, args.friends, args.procs)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    rate = floor_on_fresh_database(args.friends, args.procs)
     print(f"outbox database floor: {rate:,.0f} recipients/s ({args.friends:,} recipients, {args.procs} procs, "
           f"batches of {BATCH}); the multicast target is 20,000/s, ratio {rate / 20_000:.2f}")
     return 0

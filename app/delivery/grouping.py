@@ -34,9 +34,9 @@ class Item:
     priority: int
     messages: list[dict[str, Any]]
     content_key: str
+    position: Position  # where its enrollment waits for it (settled without a re-read)
     quota_reserved: bool = False
     attempts: int = 0  # attempts before this one (for the backoff)
-    position: Position | None = None  # where its enrollment waits for it (settled without a re-read)
 
 
 @dataclass

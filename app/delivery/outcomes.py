@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.delivery import progress
 from app.delivery.backoff import backoff_delay
-from app.delivery.grouping import Item, Request
+from app.delivery.grouping import Request
 from app.dialect import among, table_of
 from app.extensions import db
 from app.line.client import Outcome, SendResult
@@ -98,21 +98,13 @@ def _record_sent(accepted: list[Attempt], now: datetime) -> None:
                             .values(_sent_changes(now, attempt.result.request_id)))
         if pushes:
             _execute_each(session, _sent_changes(now, sa.bindparam("rid")), pushes)
-        _settle_sent(session, [item for attempt in accepted for item in attempt.request.items], now)
+        progress.settle_known(session, [progress.Settled(*item.position, now)
+                                        for attempt in accepted for item in attempt.request.items], now)
         sent_by_channel: dict[str, int] = defaultdict(int)
         for attempt in accepted:
             sent_by_channel[attempt.request.channel] += len(attempt.request.items)
         for channel, count in sent_by_channel.items():
             tracker.record_sent(channel, count, now, session=session)
-
-
-def _settle_sent(session: Session, items: list[Item], now: datetime) -> None:
-    """Release the enrollments waiting on these sent items; positions known from the plan, else re-read."""
-    positions = [item.position for item in items if item.position is not None]
-    if len(positions) == len(items):
-        progress.settle_known(session, [progress.Settled.at(position, now) for position in positions], now)
-    else:
-        progress.settle(session, [item.delivery_id for item in items], now)
 
 
 def _sent_changes(now: datetime, request_id: Any) -> dict[str, Any]:

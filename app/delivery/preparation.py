@@ -184,9 +184,9 @@ def prepare_items(session: Session, rows: list[Any], now: datetime, summary: Sen
             summary.failed += 1
             continue
         messages, key = rendered.get(step, row)
+        position = Position(row.enrollment_id, row.step_id, row.cycle, row.visit)
         prepared.items.append(Item(row.id, row.retry_key, row.request_key, row.user_id, row.channel, row.priority,
-                                   messages, key, row.quota_reserved, row.attempts,
-                                   Position(row.enrollment_id, row.step_id, row.cycle, row.visit)))
+                                   messages, key, position, row.quota_reserved, row.attempts))
         prepared.sendable.add(row.id)
         if scn.on_quota_exhausted == "skip":
             prepared.skip_on_no_quota.add(row.id)

@@ -56,10 +56,6 @@ class Settled(NamedTuple):
     visit: int
     sent_at: datetime | None
 
-    @classmethod
-    def at(cls, position: Position, sent_at: datetime | None) -> Settled:
-        return cls(*position, sent_at)
-
 
 def settle(session: Session, delivery_ids: Sequence[int], now: datetime) -> int:
     """Time the next step of each active enrollment waiting on one of these (sent, failed or skipped)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import itertools
 
 from app.delivery.grouping import MULTICAST, MULTICAST_MIN, PUSH, Item, new_request_keys, plan_requests
+from app.delivery.progress import Position
 from app.line.limits import MULTICAST_MAX
 
 
 def _item(i: int, content: str = "same", *, request_key: str | None = None, priority: int = 0,
           channel: str = "default") -> Item:
     return Item(i, f"key-{i}", request_key, f"U{i}", channel, priority, [{"type": "text", "text": content}],
-                content, False)
+                content, Position(i, "s1", 1, 0))
 
 
 def _keys() -> object:
