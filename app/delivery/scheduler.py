@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.delivery import bulk_pg
-from app.dialect import among, insert_for, is_postgres, plain_rows, table_of
+from app.dialect import insert_for, is_postgres, plain_rows, table_of
 from app.errors import NotFound
 from app.extensions import db
 from app.models.delivery import (
@@ -163,12 +163,11 @@ def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> list[int
     for row in rows:
         row["retry_key"] = str(uuid.uuid4())
     table = table_of(Delivery)
-    # executemany without RETURNING (pipelined, one short statement); rows that hit the unique
-    # (enrollment, step, cycle, visit) are not inserted, so their fresh retry keys find nothing below
-    session.execute(insert_for(session)(table).on_conflict_do_nothing(
-        index_elements=["enrollment_id", "step_id", "cycle", "visit"]), rows)
-    keys = [row["retry_key"] for row in rows]
-    return sorted(session.scalars(sa.select(table.c.id).where(among(session, table.c.retry_key, keys))))
+    # rows that hit the unique (enrollment, step, cycle, visit) are not inserted and return nothing
+    statement = (insert_for(session)(table)
+                 .on_conflict_do_nothing(index_elements=["enrollment_id", "step_id", "cycle", "visit"])
+                 .returning(table.c.id))
+    return sorted(session.scalars(statement, rows))
 
 
 def _advance(session: Session, advances: list[dict[str, Any]]) -> None:
