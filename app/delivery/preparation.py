@@ -61,8 +61,10 @@ _LOCKED_COLUMNS = (
 )
 
 
-_FRIEND_COLUMNS = (Friend.id, Friend.user_id, Friend.status.label("friend_status"), Friend.opted_out,
-                   Friend.display_name, Friend.attributes)
+_FRIEND_COLUMNS = (Friend.id, Friend.user_id, Friend.status.label("friend_status"), Friend.opted_out)
+_PROFILE_COLUMNS = (Friend.display_name, Friend.attributes)
+_NO_PROFILE = (sa.null().label("display_name"), sa.null().label("attributes"))
+_NO_FRIEND = (None,) * (len(_FRIEND_COLUMNS) - 1 + len(_PROFILE_COLUMNS))  # removed since the row was written
 
 
 def _locking(session: Session, where: Any) -> list[Any]:
@@ -78,15 +80,31 @@ def _locking(session: Session, where: Any) -> list[Any]:
 
 def _with_friends(session: Session, rows: list[Any]) -> list[Any]:
     """Each row extended with its friend's fields: two primary-key lookups joined here, because a
-    SQL join hashes the whole friends table while statistics predate a burst of deliveries."""
+    SQL join hashes the whole friends table while statistics predate a burst of deliveries.
+
+    Names and attributes are read only when a step of the batch renders them (the JSON decoding
+    of every friend's attributes is a visible part of a multicast's cost)."""
     if not rows:
         return rows
-    result = session.execute(sa.select(*_FRIEND_COLUMNS)
+    profile = _PROFILE_COLUMNS if _renders_profiles(session, rows) else _NO_PROFILE
+    result = session.execute(sa.select(*_FRIEND_COLUMNS, *profile)
                              .where(among(session, Friend.id, list({row.friend_id for row in rows}))))
     fields = rows[0]._fields + tuple(result.keys())[1:]
     friends = {friend[0]: tuple(friend[1:]) for friend in result}
     joined = plain_type(fields)
-    return [joined(*row, *friends[row.friend_id]) for row in rows if row.friend_id in friends]
+    return [joined(*row, *friends.get(row.friend_id, _NO_FRIEND)) for row in rows]
+
+
+def _renders_profiles(session: Session, rows: list[Any]) -> bool:
+    """Whether a step of these rows uses variables (a name or an attribute of the friend)."""
+    for scenario_id, version, step_id in {(row.scenario_id, row.scenario_version, row.step_id) for row in rows}:
+        try:
+            scn = definition_for(session, scenario_id, version)
+            if uses_variables(scn.steps[scn.step_index(step_id)].messages):
+                return True
+        except (KeyError, NotFound):
+            continue  # failed in prepare_items, profile or not
+    return False
 
 
 def _due(row: Any, now: datetime) -> bool:
@@ -127,6 +145,8 @@ def lock_sendable(session: Session, delivery_ids: Sequence[int], now: datetime) 
 
 
 def _skip_reason(row: Any, respect_opt_out: bool) -> str | None:
+    if row.user_id is None:
+        return "friend no longer exists"
     if row.friend_status == "blocked":
         return "friend blocked the account"
     if row.opted_out and respect_opt_out and not row.is_test:

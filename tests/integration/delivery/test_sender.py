@@ -295,3 +295,17 @@ def test_quota_back_resumes_held_rows_through_the_sweep(sim: SimulatorHandle, cl
     assert sweep(T0 + timedelta(minutes=2), lambda ids: handed.append(ids) or True) == 2
     assert send_batch(clients, handed[0], _at(T0 + timedelta(minutes=2))).sent == 2
     assert len(sim.deliveries()) == 2
+
+
+def test_a_test_send_whose_friend_was_removed_is_skipped_not_left_open(
+        sim: SimulatorHandle, clients: Clients) -> None:
+    population(1)
+    ids = _claim()
+    with db.transaction() as session:  # a test send's row has no enrollment to cascade from
+        session.execute(sa.update(Delivery).values(enrollment_id=None))
+        session.execute(sa.delete(Friend))
+    summary = send_batch(clients, ids, _at(T0))
+    assert (summary.skipped, summary.requests) == (1, 0)
+    [row] = deliveries()
+    assert (row.status, row.error) == ("skipped", "friend no longer exists")
+    assert sim.deliveries() == []
