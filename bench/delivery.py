@@ -144,9 +144,9 @@ def _phases(engine: sa.Engine) -> str:
     with engine.connect() as connection:
         row = connection.execute(sa.select(sa.func.min(Delivery.created_at), sa.func.min(Delivery.sent_at),
                                            sa.func.max(Delivery.sent_at))).one()
-    if None in row:
-        return "phases: n/a"
     first_claim, first_sent, last_sent = row
+    if first_claim is None or first_sent is None or last_sent is None:
+        return "phases: n/a"
     return (f"phases: first send {(first_sent - first_claim).total_seconds():.2f} s after the first claim, "
             f"last send {(last_sent - first_claim).total_seconds():.1f} s after it")
 
