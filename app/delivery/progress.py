@@ -105,17 +105,14 @@ def _waiting_enrollments(session: Session, settled: Sequence[Settled]) -> list[_
             by_enrollment[row.enrollment_id].append(row)
     if not by_enrollment:
         return []
-    enrollments = plain_rows(session.execute(
+    enrollments = plain_rows(session.execute(  # those finished with this step (the last one) stay in the database
         sa.select(Enrollment.id, Enrollment.start_at, Enrollment.scenario_id, Enrollment.scenario_version,
-                  Enrollment.next_step_id, Enrollment.last_step_id, Enrollment.cycle, Enrollment.jumps,
-                  Enrollment.status, Enrollment.next_run_at)
-        .where(among(session, Enrollment.id, list(by_enrollment)))
+                  Enrollment.next_step_id, Enrollment.last_step_id, Enrollment.cycle, Enrollment.jumps)
+        .where(among(session, Enrollment.id, list(by_enrollment)), Enrollment.status == ENROLLMENT_ACTIVE,
+               Enrollment.next_run_at.is_(None), Enrollment.next_step_id.is_not(None))
     ))
     waiting = []
     for enrollment in enrollments:
-        if enrollment.status != ENROLLMENT_ACTIVE or enrollment.next_run_at is not None \
-                or enrollment.next_step_id is None:
-            continue
         for delivery in by_enrollment[enrollment.id]:  # the one delivery its current position waits on
             # a goto made while this delivery was in flight moved ``jumps`` on (app/delivery/rules.py)
             if (enrollment.last_step_id, enrollment.cycle) == (delivery.step_id, delivery.cycle) \
