@@ -36,13 +36,17 @@ def among(session: Session, column: Any, values: Sequence[Any]) -> Any:
     if not is_postgres(session):
         return column.in_(values)
     if values and all(type(value) is int for value in values):
-        # psycopg dumps a list of ints at ~1.4 µs an element; the array's text, cast, at a fraction.
-        # Untyped, so PostgreSQL folds the cast once at planning: bound as text (``::VARCHAR``) the
-        # cast stays in the plan and parses the whole array again for every row a filter checks.
-        literal = "{" + ",".join(map(str, values)) + "}"
-        untyped = sa.bindparam(None, literal, type_=sa.types.NullType())
+        # untyped, so PostgreSQL folds the cast once at planning: bound as text (``::VARCHAR``) the
+        # cast stays in the plan and parses the whole array again for every row a filter checks
+        untyped = sa.bindparam(None, int_array(values), type_=sa.types.NullType())
         return column == sa.any_(sa.cast(untyped, postgresql.ARRAY(column.type)))
     return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+
+
+def int_array(values: Sequence[int]) -> str:
+    """A PostgreSQL integer array as its text (``{1,2,3}``), to bind for ``CAST(:p AS int[])``:
+    psycopg dumps a list of ints at ~1.4 µs an element, this text at a fraction of that."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 @lru_cache(maxsize=64)
