@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.delivery import progress
 from app.delivery.backoff import backoff_delay
 from app.delivery.grouping import Request
-from app.dialect import among, table_of
+from app.dialect import among, still, table_of
 from app.extensions import db
 from app.line.client import Outcome, SendResult
 from app.models.delivery import (
@@ -94,7 +94,7 @@ def _record_sent(accepted: list[Attempt], now: datetime) -> None:
                 pushes.append({"d_id": members[0], "rid": attempt.result.request_id})
                 continue
             session.execute(sa.update(table)
-                            .where(among(session, table.c.id, members), table.c.status == DELIVERY_SENDING)
+                            .where(among(session, table.c.id, members), still(table.c.status, DELIVERY_SENDING))
                             .values(_sent_changes(now, attempt.result.request_id)))
         if pushes:
             _execute_each(session, _sent_changes(now, sa.bindparam("rid")), pushes)

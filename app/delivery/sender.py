@@ -22,7 +22,7 @@ from app.delivery.grouping import MULTICAST, Request, plan_requests
 from app.delivery.outcomes import Attempt, SendSummary
 from app.delivery.preparation import lock_sendable, prepare_items
 from app.delivery.ratelimit import RateLimiter
-from app.dialect import among, table_of
+from app.dialect import among, still, table_of
 from app.extensions import db, redis_handle
 from app.line.client import LineClient, Outcome, SendResult
 from app.models.base import utcnow
@@ -153,14 +153,14 @@ def _drop_cancelled(requests: list[Request], now: datetime) -> list[Request]:
     """Re-read statuses just before calling LINE: a block committed since transaction A wins."""
     ids = [i for r in requests for i in r.delivery_ids]
     with db.session() as session:
-        still_sending = (among(session, Delivery.id, ids), Delivery.status == DELIVERY_SENDING)
+        still_sending = (among(session, Delivery.id, ids), still(Delivery.status, DELIVERY_SENDING))
         if session.scalar(sa.select(sa.func.count()).where(*still_sending)) == len(ids):
             return requests  # the usual case: a count travels back, not every id
-        still = set(session.scalars(sa.select(Delivery.id).where(*still_sending)))
-    outcomes.release_cancelled(requests, still, now)
+        kept_ids = set(session.scalars(sa.select(Delivery.id).where(*still_sending)))
+    outcomes.release_cancelled(requests, kept_ids, now)
     kept = []
     for request in requests:
-        request.items = [item for item in request.items if item.delivery_id in still]
+        request.items = [item for item in request.items if item.delivery_id in kept_ids]
         if request.items:
             kept.append(request)
     return kept
