@@ -10,13 +10,18 @@ as one array text (``app.dialect.int_array``), and the statement text never chan
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.dialect import int_array
 from app.models.base import UTCDateTime
+from app.models.delivery import DELIVERY_QUEUED, ENROLLMENT_ACTIVE
+
+if TYPE_CHECKING:  # the scheduler imports this module
+    from app.delivery.scheduler import Move
 
 _INSERT_DELIVERIES = sa.text("""
 INSERT INTO deliveries (enrollment_id, friend_id, scenario_id, scenario_version, step_id, cycle, visit, channel,
@@ -38,27 +43,27 @@ UPDATE enrollments SET status = :status, stop_reason = :stop, finished_at = :fin
 WHERE id = ANY(CAST(:ids AS int[]))""").bindparams(sa.bindparam("fin", type_=UTCDateTime()))
 
 
-def insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert the outbox rows of these locked, not yet advanced enrollments (keys as built by the
-    scheduler's claim; ``retry_key`` is drawn here); ids of those not already there."""
-    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-    for row in rows:
-        groups[(row["channel"], row["priority"], row["status"], row["created_at"])].append(row["enrollment_id"])
+def insert_deliveries(session: Session, claimed: list[tuple[int, str, int]], now: datetime) -> list[int]:
+    """Insert the outbox rows of these locked, not yet advanced enrollments, given as
+    (enrollment id, channel, priority); ``retry_key`` is drawn here. Ids of those not already there."""
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for enrollment_id, channel, priority in claimed:
+        groups[(channel, priority)].append(enrollment_id)
     ids: list[int] = []
-    for (channel, priority, status, now), enrollment_ids in groups.items():
-        ids.extend(session.scalars(_INSERT_DELIVERIES, {"channel": channel, "priority": priority, "status": status,
-                                                        "now": now, "ids": int_array(enrollment_ids)}))
+    for (channel, priority), enrollment_ids in groups.items():
+        ids.extend(session.scalars(_INSERT_DELIVERIES, {"channel": channel, "priority": priority,
+                                                        "status": DELIVERY_QUEUED, "now": now,
+                                                        "ids": int_array(enrollment_ids)}).all())
     return sorted(ids)
 
 
-def advance_enrollments(session: Session, advances: list[dict[str, Any]]) -> None:
-    """Apply each enrollment's new position (keys as built by the scheduler's claim): one UPDATE per
-    distinct outcome. ``next_run_at`` is always cleared: the next step is timed when this one settles."""
-    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-    for advance in advances:
-        key = (advance["status"], advance["stop_reason"], advance["finished_at"], advance["moved"],
-               advance["next_step_id"])
-        groups[key].append(advance["e_id"])
-    for (status, stop, finished_at, moved, next_step_id), ids in groups.items():
-        session.execute(_ADVANCE_ENROLLMENTS, {"status": status, "stop": stop, "fin": finished_at, "moved": moved,
-                                               "nsi": next_step_id, "ids": int_array(ids)})
+def advance_enrollments(session: Session, moves: list[tuple[int, Move]], now: datetime) -> None:
+    """Apply each enrollment's move, given as (enrollment id, move): one UPDATE per distinct move.
+    ``next_run_at`` is always cleared: the next step is timed when this one settles."""
+    groups: dict[Move, list[int]] = defaultdict(list)
+    for enrollment_id, move in moves:
+        groups[move].append(enrollment_id)
+    for move, ids in groups.items():
+        finished_at = None if move.status == ENROLLMENT_ACTIVE else now
+        session.execute(_ADVANCE_ENROLLMENTS, {"status": move.status, "stop": move.stop_reason, "fin": finished_at,
+                                               "moved": move.moved, "nsi": move.next_step_id, "ids": int_array(ids)})

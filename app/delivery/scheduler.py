@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -61,20 +61,25 @@ def _live_scenarios(session: Session) -> dict[str, tuple[str, int]]:
     return {row.id: (row.channel, row.priority) for row in rows}
 
 
+_DUE_COLUMNS = (Enrollment.id, Enrollment.scenario_id, Enrollment.scenario_version, Enrollment.next_step_id)
+# SQLite writes outbox rows and positions from Python; PostgreSQL copies them in SQL (bulk_pg)
+_DUE_COLUMNS_SQLITE = _DUE_COLUMNS + (Enrollment.friend_id, Enrollment.cycle, Enrollment.jumps, Enrollment.next_run_at,
+                                      Enrollment.last_step_id, Enrollment.last_step_at)
+
+
 def _due_rows(session: Session, now: datetime, live: Sequence[str], limit: int) -> list[Any]:
+    postgres = is_postgres(session)
     # the WHERE repeats the partial index predicate of ix_enrollments_due so the planner walks it
     statement = (
-        sa.select(Enrollment.id, Enrollment.friend_id, Enrollment.scenario_id, Enrollment.scenario_version,
-                  Enrollment.cycle, Enrollment.jumps, Enrollment.start_at, Enrollment.next_step_id,
-                  Enrollment.next_run_at, Enrollment.last_step_id, Enrollment.last_step_at)
+        sa.select(*(_DUE_COLUMNS if postgres else _DUE_COLUMNS_SQLITE))
         .where(Enrollment.status == ENROLLMENT_ACTIVE, Enrollment.next_run_at.is_not(None),
                Enrollment.next_run_at <= now, Enrollment.scenario_id.in_(list(live)))
         .order_by(Enrollment.next_run_at, Enrollment.id)
         .limit(limit)
     )
-    if is_postgres(session):  # SQLite already holds the write lock since BEGIN IMMEDIATE
+    if postgres:  # SQLite already holds the write lock since BEGIN IMMEDIATE
         statement = statement.with_for_update(skip_locked=True)
-    return plain_rows(session.execute(statement))
+    return plain_rows(session.connection().execute(statement))
 
 
 _GONE = "\x00gone"  # marker: the enrollment's step is not in its scenario version
@@ -110,6 +115,22 @@ class _Following:
         return scn.steps[index].id if index < len(scn.steps) else None
 
 
+class Move(NamedTuple):
+    """Where a claimed enrollment goes: its status afterwards and the step it waits to time next.
+
+    ``moved``: the claimed step became its last one (False when the step was gone and the
+    enrollment stopped where it stood)."""
+
+    status: str
+    stop_reason: str | None
+    next_step_id: str | None
+    moved: bool
+
+
+_COMPLETED = Move(ENROLLMENT_COMPLETED, None, None, True)
+_STEP_GONE = Move(ENROLLMENT_STOPPED, STOP_STEP_REMOVED, None, False)
+
+
 def claim_batch(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) -> Claim:
     """:func:`claim_due`, also saying how many enrollments were taken (to know when to stop)."""
     live = _live_scenarios(session)
@@ -117,72 +138,68 @@ def claim_batch(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) ->
         return Claim()
     rows = _due_rows(session, now, list(live), limit)
     following_of = _Following(session)
-    deliveries: list[dict[str, Any]] = []
-    advances: list[dict[str, Any]] = []
+    written: list[Any] = []
+    moves: list[tuple[Any, Move]] = []
     for row in rows:
-        advance = {"e_id": row.id, "status": ENROLLMENT_ACTIVE, "stop_reason": None, "next_step_id": None,
-                   "next_run_at": None, "last_step_id": row.next_step_id, "last_step_at": row.next_run_at,
-                   "finished_at": None, "moved": True}
-        advances.append(advance)
         try:
             following = following_of(row.scenario_id, row.scenario_version, row.next_step_id)
         except KeyError:
             log.warning("enrollment %s: step %s not in %s v%s; stopping it", row.id, row.next_step_id,
                         row.scenario_id, row.scenario_version)
-            advance.update(status=ENROLLMENT_STOPPED, stop_reason=STOP_STEP_REMOVED, finished_at=now,
-                           last_step_id=row.last_step_id, last_step_at=row.last_step_at, moved=False)
+            moves.append((row, _STEP_GONE))
             continue
-        deliveries.append(_delivery_row(row, live[row.scenario_id], now))
-        if following is None:
-            advance.update(status=ENROLLMENT_COMPLETED, finished_at=now)
-        else:
-            # timed once this delivery settles (app/delivery/progress.py): never overtakes it
-            advance["next_step_id"] = following
-    ids = _insert_deliveries(session, deliveries)
-    _advance(session, advances)
+        written.append(row)
+        # the next step is timed once this delivery settles (app/delivery/progress.py): never overtakes it
+        moves.append((row, Move(ENROLLMENT_ACTIVE, None, following, True) if following else _COMPLETED))
+    ids = _insert_deliveries(session, written, live, now)
+    _advance(session, moves, now)
     return Claim(len(rows), ids)
 
 
-def _delivery_row(row: Any, scenario: tuple[str, int], now: datetime) -> dict[str, Any]:
-    """The outbox row of one due enrollment (its fresh retry key is drawn when it is inserted)."""
-    channel, priority = scenario
-    return {
-        "enrollment_id": row.id, "friend_id": row.friend_id, "scenario_id": row.scenario_id,
-        "scenario_version": row.scenario_version, "step_id": row.next_step_id, "cycle": row.cycle,
-        "visit": row.jumps, "channel": channel, "priority": priority, "request_key": None,
-        "status": DELIVERY_QUEUED, "due_at": row.next_run_at, "created_at": now, "enqueued_at": now,
-        "attempts": 0, "quota_reserved": False, "is_test": False,
-    }
-
-
-def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+def _insert_deliveries(session: Session, rows: list[Any], live: dict[str, tuple[str, int]],
+                       now: datetime) -> list[int]:
+    """One outbox row per claimed enrollment (each with a fresh retry key); ids of those written."""
     if not rows:
         return []
     if is_postgres(session):
-        return bulk_pg.insert_deliveries(session, rows)
-    for row in rows:
-        row["retry_key"] = str(uuid.uuid4())
+        return bulk_pg.insert_deliveries(session, [(row.id, *live[row.scenario_id]) for row in rows], now)
     table = table_of(Delivery)
+    values = [_delivery_row(row, live[row.scenario_id], now) for row in rows]
     # rows that hit the unique (enrollment, step, cycle, visit) are not inserted and return nothing
     statement = (insert_for(session)(table)
                  .on_conflict_do_nothing(index_elements=["enrollment_id", "step_id", "cycle", "visit"])
                  .returning(table.c.id))
-    return sorted(session.scalars(statement, rows))
+    return sorted(session.scalars(statement, values))
 
 
-def _advance(session: Session, advances: list[dict[str, Any]]) -> None:
-    if not advances:
+def _delivery_row(row: Any, scenario: tuple[str, int], now: datetime) -> dict[str, Any]:
+    """The outbox row of one due enrollment, as SQLite inserts it."""
+    channel, priority = scenario
+    return {
+        "enrollment_id": row.id, "friend_id": row.friend_id, "scenario_id": row.scenario_id,
+        "scenario_version": row.scenario_version, "step_id": row.next_step_id, "cycle": row.cycle,
+        "visit": row.jumps, "channel": channel, "priority": priority, "retry_key": str(uuid.uuid4()),
+        "request_key": None, "status": DELIVERY_QUEUED, "due_at": row.next_run_at, "created_at": now,
+        "enqueued_at": now, "attempts": 0, "quota_reserved": False, "is_test": False,
+    }
+
+
+def _advance(session: Session, moves: list[tuple[Any, Move]], now: datetime) -> None:
+    """Apply each claimed enrollment's move; ``next_run_at`` is cleared (timed when the step settles)."""
+    if not moves:
         return
     if is_postgres(session):
-        bulk_pg.advance_enrollments(session, advances)
+        bulk_pg.advance_enrollments(session, [(row.id, move) for row, move in moves], now)
         return
     table = table_of(Enrollment)
-    statement = (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("e_id"))
-        .values({name: sa.bindparam(name) for name in advances[0] if name not in ("e_id", "moved")})
-    )
-    session.execute(statement, advances)
+    values = [{"e_id": row.id, "status": move.status, "stop_reason": move.stop_reason,
+               "next_step_id": move.next_step_id, "next_run_at": None,
+               "last_step_id": row.next_step_id if move.moved else row.last_step_id,
+               "last_step_at": row.next_run_at if move.moved else row.last_step_at,
+               "finished_at": None if move.status == ENROLLMENT_ACTIVE else now} for row, move in moves]
+    statement = (sa.update(table).where(table.c.id == sa.bindparam("e_id"))
+                 .values({name: sa.bindparam(name) for name in values[0] if name != "e_id"}))
+    session.execute(statement, values)
 
 
 def tick(now: datetime, enqueue: Enqueue, *, limit: int = CLAIM_LIMIT, job_size: int = JOB_SIZE) -> int:
