@@ -45,6 +45,19 @@ def test_multicast_and_reply_accepted(sim: SimulatorHandle, line: LineClient) ->
     assert [d["endpoint"] for d in sim.deliveries(to="U1")] == ["multicast", "reply"]
 
 
+def test_a_full_multicast_carries_every_recipient_and_bad_input_is_refused_before_line(
+        sim: SimulatorHandle, line: LineClient) -> None:
+    to = [f"U{i:032x}" for i in range(500)]
+    assert line.multicast(to, TEXT, key()).outcome is Outcome.ACCEPTED
+    [recorded] = sim.deliveries(to=to[-1])
+    assert (recorded["to"], recorded["messages"]) == (to, TEXT)
+    bad_message = line.multicast(["U1"], [{"type": "text"}], key())  # no text
+    bad_recipient = line.multicast(["U1", ""], TEXT, key())
+    assert (bad_message.outcome, bad_recipient.outcome) == (Outcome.REJECTED, Outcome.REJECTED)
+    assert bad_message.message and bad_message.message.startswith("invalid message")
+    assert len(sim.deliveries()) == 1
+
+
 def test_rate_limited(sim: SimulatorHandle, line: LineClient) -> None:
     sim.config(push_rate=1)
     line.push("U1", TEXT, key())
