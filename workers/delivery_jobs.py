@@ -6,6 +6,7 @@ import logging
 
 from app.delivery import outbox, scheduler
 from app.delivery.sender import send_batch
+from app.extensions import db
 from app.models.base import utcnow
 from app.services.line_edge import line_client
 from workers.queues import DELIVERIES, enqueue
@@ -31,6 +32,15 @@ def schedule_due() -> int:
     """Scheduler task (every second): claim due enrollments into the outbox and enqueue their sends."""
     boot()
     return scheduler.tick(utcnow(), enqueue_send)
+
+
+def seconds_to_next_due() -> float | None:
+    """How long until the next step falls due (None: nothing scheduled), for the scheduler's sleep."""
+    boot()
+    now = utcnow()
+    with db.session() as session:
+        due = scheduler.next_due_after(session, now)
+    return None if due is None else (due - now).total_seconds()
 
 
 def sweep_deliveries() -> int:

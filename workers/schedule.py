@@ -22,6 +22,8 @@ class PeriodicTask:
     name: str
     every_seconds: float
     run: Callable[[], object]
+    # seconds until the task next has work (None: nothing known), to wake before the next tick
+    next_work_in: Callable[[], float | None] | None = None
 
 
 def sweep_events(grace_seconds: float = EVENT_SWEEP_GRACE.total_seconds()) -> int:
@@ -36,7 +38,7 @@ def sweep_events(grace_seconds: float = EVENT_SWEEP_GRACE.total_seconds()) -> in
 
 SCHEDULE: list[PeriodicTask] = [
     PeriodicTask("sweep_events", 5.0, sweep_events),
-    PeriodicTask("schedule_due", 1.0, delivery_jobs.schedule_due),
+    PeriodicTask("schedule_due", 1.0, delivery_jobs.schedule_due, delivery_jobs.seconds_to_next_due),
     PeriodicTask("sweep_deliveries", 5.0, delivery_jobs.sweep_deliveries),
     PeriodicTask("sync_quota", quota_jobs.SYNC_EVERY_SECONDS, quota_jobs.enqueue_quota_syncs),
     PeriodicTask("resume_held", quota_jobs.RESUME_EVERY_SECONDS, quota_jobs.resume_held_deliveries),

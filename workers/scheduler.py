@@ -13,32 +13,54 @@ from workers.schedule import SCHEDULE, PeriodicTask
 
 log = logging.getLogger("stepline.scheduler")
 TICK_SECONDS = 1.0
+SHORTEST_PAUSE = 0.005  # never spin, whatever a task says
 
 
 class Scheduler:
-    """Calls each task when its interval has passed; a failing task is logged, never fatal."""
+    """Calls each task when its interval has passed, or sooner when it said its next work falls
+    due before the next tick (a step due at 12:00:00.2 goes out then, not up to a second later);
+    a failing task is logged, never fatal."""
 
     def __init__(self, tasks: list[PeriodicTask]) -> None:
         self.tasks = tasks
         self.last_run: dict[str, float] = {}
+        self.woken_for: set[str] = set()
         self.running = True
 
     def run_due(self, monotonic_now: float) -> None:
         for task in self.tasks:
-            if monotonic_now - self.last_run.get(task.name, float("-inf")) < task.every_seconds:
+            early = task.name in self.woken_for
+            if not early and monotonic_now - self.last_run.get(task.name, float("-inf")) < task.every_seconds:
                 continue
             self.last_run[task.name] = monotonic_now
             try:
                 task.run()
             except Exception:  # noqa: BLE001 - keep ticking; the next run retries
                 log.exception("scheduled task %s failed", task.name)
+        self.woken_for.clear()
         _heartbeat()
+
+    def pause(self, started: float) -> float:
+        """Seconds to sleep: until the next tick, or until the soonest work a task knows of."""
+        pause = TICK_SECONDS - (time.monotonic() - started)
+        for task in self.tasks:
+            if task.next_work_in is None:
+                continue
+            try:
+                work_in = task.next_work_in()
+            except Exception:  # noqa: BLE001 - no hint: the task runs at its next tick as before
+                log.exception("scheduled task %s could not say when its work is due", task.name)
+                continue
+            if work_in is not None and work_in < pause:
+                pause = work_in
+                self.woken_for = {task.name}
+        return max(SHORTEST_PAUSE, pause)
 
     def forever(self) -> None:
         while self.running:
             started = time.monotonic()
             self.run_due(started)
-            time.sleep(max(0.0, TICK_SECONDS - (time.monotonic() - started)))
+            time.sleep(self.pause(started))
 
     def stop(self, _signum: int, _frame: FrameType | None) -> None:
         self.running = False

@@ -202,6 +202,16 @@ def _advance(session: Session, moves: list[tuple[Any, Move]], now: datetime) -> 
     session.execute(statement, values)
 
 
+def next_due_after(session: Session, now: datetime) -> datetime | None:
+    """The earliest due time still ahead (one probe of the due index), so the scheduler can wake
+    for it instead of up to a tick later; enrollments of paused scenarios may wake it needlessly."""
+    return session.scalar(
+        sa.select(sa.func.min(Enrollment.next_run_at))
+        .where(Enrollment.status == ENROLLMENT_ACTIVE, Enrollment.next_run_at.is_not(None),
+               Enrollment.next_run_at > now)
+    )
+
+
 def tick(now: datetime, enqueue: Enqueue, *, limit: int = CLAIM_LIMIT, job_size: int = JOB_SIZE) -> int:
     """Claim every due enrollment (batches of ``limit``, each committed), then enqueue send jobs.
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from app.delivery import progress
 from app.delivery.outbox import sweep
-from app.delivery.scheduler import claim_due, tick
+from app.delivery.scheduler import claim_due, next_due_after, tick
 from app.extensions import db
 from app.models.delivery import Delivery, Enrollment
 from app.models.scenarios import Scenario
@@ -188,3 +188,17 @@ def test_two_schedulers_at_once_write_each_step_once() -> None:
     assert len({(r.enrollment_id, r.step_id) for r in rows}) == 1200
     assert sorted(results[0] + results[1]) == [r.id for r in rows]
     assert results[0] and results[1]  # both really worked
+
+
+def test_next_due_after_is_the_earliest_step_still_ahead() -> None:
+    with db.transaction() as session:
+        scn = add_scenario(session)
+        times = [T0 - timedelta(seconds=5), T0 + timedelta(seconds=3), T0 + timedelta(seconds=1)]
+        for i, run_at in enumerate(times):
+            add_enrollment(session, add_friend(session, f"Unext{i}"), scn.id, run_at=run_at)
+        stopped = add_enrollment(session, add_friend(session, "Unext-stopped"), scn.id,
+                                 run_at=T0 + timedelta(milliseconds=200))
+        stopped.status = "stopped"
+    with db.session() as session:
+        assert next_due_after(session, T0) == T0 + timedelta(seconds=1)  # past and stopped ones aside
+        assert next_due_after(session, T0 + timedelta(seconds=3)) is None
