@@ -24,7 +24,7 @@ OPEN_DELIVERY_STATUSES = (DELIVERY_QUEUED, DELIVERY_SENDING, DELIVERY_HELD)
 
 # Each outbox row is written three times (queued, sending, sent), never as a HOT update, so every
 # version enters each index whose predicate it meets: the indexes leave out what no query looks for.
-_UNSETTLED = sa.text("status IN ('queued', 'sending', 'held', 'failed')")
+_NOT_SENT = sa.text("status IN ('queued', 'sending', 'held', 'failed', 'skipped', 'cancelled')")  # sent: by sent_at
 _COUNTED = sa.text("status IN ('sent', 'failed', 'held')")  # what the statistics count per step
 _SENT_AT_SET = sa.text("sent_at IS NOT NULL")
 _REQUEST_KEY_SET = sa.text("request_key IS NOT NULL")
@@ -78,7 +78,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         sa.UniqueConstraint("enrollment_id", "step_id", "cycle", "visit", name="uq_deliveries_enrollment_step_cycle"),
-        sa.Index("ix_deliveries_status_due", "status", "due_at", postgresql_where=_UNSETTLED, sqlite_where=_UNSETTLED),
+        sa.Index("ix_deliveries_status_due", "status", "due_at", postgresql_where=_NOT_SENT, sqlite_where=_NOT_SENT),
         sa.Index("ix_deliveries_sent_at", "sent_at", postgresql_where=_SENT_AT_SET, sqlite_where=_SENT_AT_SET),
         sa.Index("ix_deliveries_request_key", "request_key", postgresql_where=_REQUEST_KEY_SET,
                  sqlite_where=_REQUEST_KEY_SET),

@@ -2,7 +2,8 @@
 
 Every outbox row is written three times (queued, sending, sent) and none of those updates can be
 HOT, so each version enters every index whose predicate it meets. The retry key is drawn at
-random and never looked up; sent rows (nearly all of them) are never searched by status, rows
+random and never looked up; sent rows (nearly all of them) are not searched by status (the
+dashboard lists them by send time), rows
 on their way never by scenario and step (statistics count what settled), NULL send times and
 request keys never by value. Partial indexes leave those entries out: 15 index entries per
 delivered recipient instead of 24.
@@ -26,7 +27,7 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-UNSETTLED = sa.text("status IN ('queued', 'sending', 'held', 'failed')")
+NOT_SENT = sa.text("status IN ('queued', 'sending', 'held', 'failed', 'skipped', 'cancelled')")
 COUNTED = sa.text("status IN ('sent', 'failed', 'held')")
 SENT_AT_SET = sa.text("sent_at IS NOT NULL")
 REQUEST_KEY_SET = sa.text("request_key IS NOT NULL")
@@ -43,7 +44,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_deliveries_scenario_step", ["scenario_id", "step_id", "status"], unique=False,
                               postgresql_where=COUNTED, sqlite_where=COUNTED)
         batch_op.create_index("ix_deliveries_status_due", ["status", "due_at"], unique=False,
-                              postgresql_where=UNSETTLED, sqlite_where=UNSETTLED)
+                              postgresql_where=NOT_SENT, sqlite_where=NOT_SENT)
         batch_op.create_index("ix_deliveries_sent_at", ["sent_at"], unique=False,
                               postgresql_where=SENT_AT_SET, sqlite_where=SENT_AT_SET)
         batch_op.create_index("ix_deliveries_request_key", ["request_key"], unique=False,
@@ -54,7 +55,7 @@ def downgrade() -> None:
     with op.batch_alter_table("deliveries") as batch_op:
         batch_op.drop_index("ix_deliveries_request_key", postgresql_where=REQUEST_KEY_SET, sqlite_where=REQUEST_KEY_SET)
         batch_op.drop_index("ix_deliveries_sent_at", postgresql_where=SENT_AT_SET, sqlite_where=SENT_AT_SET)
-        batch_op.drop_index("ix_deliveries_status_due", postgresql_where=UNSETTLED, sqlite_where=UNSETTLED)
+        batch_op.drop_index("ix_deliveries_status_due", postgresql_where=NOT_SENT, sqlite_where=NOT_SENT)
         batch_op.drop_index("ix_deliveries_scenario_step", postgresql_where=COUNTED, sqlite_where=COUNTED)
         batch_op.create_index("ix_deliveries_scenario_step", ["scenario_id", "step_id", "status"], unique=False)
         batch_op.create_index("ix_deliveries_request_key", ["request_key"], unique=False)

@@ -19,6 +19,7 @@ from app.models.delivery import (
     DELIVERY_HELD,
     DELIVERY_QUEUED,
     DELIVERY_SENDING,
+    DELIVERY_SENT,
     ENROLLMENT_ACTIVE,
     Delivery,
     Enrollment,
@@ -156,12 +157,16 @@ class Page:
 
 
 def deliveries_by_status(session: Session, status: str, page: int = 1, per_page: int = 50) -> Page:
-    """Deliveries in ``status`` with their friend, most recent due time first."""
-    where = Delivery.status == status
-    total = session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(where)) or 0
+    """Deliveries in ``status`` with their friend, most recent first: by due time, sent ones by
+    send time (the status index leaves sent rows out; the send-time index holds only them)."""
+    where: tuple[Any, ...] = (Delivery.status == status,)
+    order: tuple[Any, ...] = (Delivery.due_at.desc(), Delivery.id.desc())
+    if status == DELIVERY_SENT:
+        where, order = (*where, Delivery.sent_at.is_not(None)), (Delivery.sent_at.desc(), Delivery.id.desc())
+    total = session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(*where)) or 0
     rows = session.execute(
-        sa.select(Delivery, Friend).join(Friend, Friend.id == Delivery.friend_id).where(where)
-        .order_by(Delivery.due_at.desc(), Delivery.id.desc()).limit(per_page).offset((page - 1) * per_page)
+        sa.select(Delivery, Friend).join(Friend, Friend.id == Delivery.friend_id).where(*where)
+        .order_by(*order).limit(per_page).offset((page - 1) * per_page)
     )
     return Page([FailedDelivery(delivery, friend) for delivery, friend in rows], page, per_page, total)
 

@@ -87,11 +87,11 @@ def make_friend(name: str = "山田太郎", *, user_id: str | None = None, statu
 
 def make_delivery(friend_id: int, *, status: str = "failed", error: str | None = "The property, 'to', in the "
                   "request body is invalid (line 1, column 7)", scenario_id: str = "welcome", step_id: str = "thanks",
-                  attempts: int = 1, due_at: datetime | None = None) -> int:
+                  attempts: int = 1, due_at: datetime | None = None, sent_at: datetime | None = None) -> int:
     with db.transaction() as session:
         delivery = Delivery(friend_id=friend_id, scenario_id=scenario_id, step_id=step_id, status=status,
                             retry_key=str(uuid.uuid4()), due_at=due_at or utcnow() - timedelta(hours=1),
-                            attempts=attempts, error=error)
+                            attempts=attempts, error=error, sent_at=sent_at)
         session.add(delivery)
         session.flush()
         return delivery.id

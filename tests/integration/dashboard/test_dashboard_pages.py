@@ -119,6 +119,20 @@ def test_failed_deliveries_show_lines_error_friend_step_and_retry(admin: FlaskCl
     assert body.count("/retry\"") == 1  # the sent one is not listed
 
 
+def test_sent_deliveries_are_listed_by_send_time_newest_first(admin: FlaskClient) -> None:
+    friend = make_friend("Sent Friend")
+    now = utcnow()
+    make_delivery(friend, status="sent", error=None, step_id="early-due-sent-last", due_at=now - timedelta(days=2),
+                  sent_at=now - timedelta(minutes=1))
+    make_delivery(friend, status="sent", error=None, step_id="late-due-sent-first", due_at=now - timedelta(hours=2),
+                  sent_at=now - timedelta(hours=1))
+    make_delivery(friend, status="skipped", error="friend blocked the account", step_id="skipped-one")
+    body = admin.get("/admin/deliveries?status=sent").get_data(as_text=True)
+    assert body.index("early-due-sent-last") < body.index("late-due-sent-first")
+    assert "skipped-one" not in body
+    assert "skipped-one" in admin.get("/admin/deliveries?status=skipped").get_data(as_text=True)
+
+
 def test_deliveries_rejects_an_unknown_status(admin: FlaskClient) -> None:
     assert admin.get("/admin/deliveries?status=bogus").status_code == 400
 
