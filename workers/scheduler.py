@@ -43,20 +43,21 @@ class Scheduler:
         _heartbeat()
 
     def pause(self, started: float) -> float:
-        """Seconds to sleep: until the next tick, or until the soonest work a task knows of."""
-        pause = TICK_SECONDS - (time.monotonic() - started)
+        """Seconds to sleep: until the next tick (none after a round that overran it), or until
+        the soonest work a task knows of, but not less than ``SHORTEST_PAUSE`` for that."""
+        pause = max(0.0, TICK_SECONDS - (time.monotonic() - started))
         for task in self.tasks:
             if task.next_work_in is None:
                 continue
             try:
                 work_in = task.next_work_in()
-            except Exception:  # noqa: BLE001 - no hint: the task runs at its next tick as before
-                log.exception("scheduled task %s could not say when its work is due", task.name)
+            except Exception as exc:  # noqa: BLE001 - no hint: the task runs at its next tick as before
+                log.warning("scheduled task %s could not say when its work is due: %s", task.name, exc)
                 continue
-            if work_in is not None and work_in < pause:
-                pause = work_in
+            if work_in is not None and max(SHORTEST_PAUSE, work_in) < pause:
+                pause = max(SHORTEST_PAUSE, work_in)
                 self.woken_for = {task.name}
-        return max(SHORTEST_PAUSE, pause)
+        return pause
 
     def forever(self) -> None:
         while self.running:

@@ -51,3 +51,10 @@ def test_a_late_or_failing_hint_never_makes_the_loop_spin_or_stop() -> None:
     assert late.pause(time.monotonic()) == SHORTEST_PAUSE
     broken = Scheduler([_task("claim", runs, work_in=RuntimeError("database away"))])
     assert broken.pause(time.monotonic()) > 0.9
+
+
+def test_a_round_that_overran_its_tick_is_followed_at_once() -> None:
+    runs: list[str] = []
+    scheduler = Scheduler([_task("claim", runs, work_in=0.5)])
+    assert scheduler.pause(time.monotonic() - 2 * TICK_SECONDS) == 0.0  # a backlog: no sleep, hint or not
+    assert scheduler.woken_for == set()
