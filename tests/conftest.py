@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,17 +49,24 @@ def _drop_postgres_database(name: str) -> None:
     admin.dispose()
 
 
+@contextmanager
+def new_database(directory: Path, name: str = "stepline.db") -> Iterator[str]:
+    """The URL of a new, empty database of the kind under test: a fresh PostgreSQL database
+    (dropped on exit) or an SQLite file in ``directory``."""
+    if os.environ.get("STEPLINE_TEST_DB", "sqlite") != "postgres":
+        yield f"sqlite:///{directory / name}"
+        return
+    url, pg_name = _create_postgres_database()
+    try:
+        yield url
+    finally:
+        _drop_postgres_database(pg_name)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database for the whole session (fresh PostgreSQL database or SQLite file)."""
-    if os.environ.get("STEPLINE_TEST_DB", "sqlite") == "postgres":
-        url, name = _create_postgres_database()
-        upgrade_to_head(url)
-        yield url
-        db.dispose()
-        _drop_postgres_database(name)
-    else:
-        url = f"sqlite:///{Path(tmp_path_factory.mktemp('db')) / 'stepline.db'}"
+    with new_database(Path(tmp_path_factory.mktemp("db"))) as url:
         upgrade_to_head(url)
         yield url
         db.dispose()

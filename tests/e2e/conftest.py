@@ -7,7 +7,6 @@ simulator subprocess; the bot talks to the simulator over real HTTP.
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -18,7 +17,7 @@ import pytest
 
 from devstack.processes import RedisServer, Stack
 from linesim.testing import SimulatorHandle, start_subprocess
-from tests.conftest import _create_postgres_database, _drop_postgres_database
+from tests.conftest import new_database
 
 SECRET = "e2e-channel-secret"
 TOKEN = "e2e-token"
@@ -27,12 +26,8 @@ ADMIN_TOKEN = "e2e-admin-token"
 
 @pytest.fixture()
 def e2e_database(tmp_path: Path) -> Iterator[str]:
-    if os.environ.get("STEPLINE_TEST_DB", "sqlite") == "postgres":
-        url, name = _create_postgres_database()
+    with new_database(tmp_path, "e2e.db") as url:
         yield url
-        _drop_postgres_database(name)
-    else:
-        yield f"sqlite:///{tmp_path / 'e2e.db'}"
 
 
 @pytest.fixture()

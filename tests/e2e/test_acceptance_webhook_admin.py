@@ -8,7 +8,6 @@ several follow-triggered scenarios can be told apart; every test uses its own us
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +19,7 @@ import pytest
 from devstack.processes import RedisServer, Stack
 from linesim.testing import SimulatorHandle, start_subprocess
 from linesim.webhooks import sign, ulid
-from tests.conftest import _create_postgres_database, _drop_postgres_database
+from tests.conftest import new_database
 from tests.e2e.conftest import ADMIN_TOKEN, SECRET, TOKEN, admin, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -42,27 +41,21 @@ def sim() -> Iterator[SimulatorHandle]:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, sim: SimulatorHandle) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("acceptance-webhook-admin")
-    pg_name = None
-    if os.environ.get("STEPLINE_TEST_DB", "sqlite") == "postgres":
-        database_url, pg_name = _create_postgres_database()
-    else:
-        database_url = f"sqlite:///{workdir / 'acceptance.db'}"
-    redis_server = RedisServer(workdir).start()
-    stack = Stack.configure(workdir / "stack", database_url=database_url, redis_url=redis_server.url,
-                            line_api_base_url=sim.base_url, channel_secret=SECRET, access_token=TOKEN,
-                            admin_token=ADMIN_TOKEN)
-    stack.release()
-    stack.start_web()
-    stack.start_worker()
-    stack.start_scheduler()
-    try:
-        yield stack
-    finally:
-        stack.stop()
-        print(stack.logs())
-        redis_server.stop()
-        if pg_name:
-            _drop_postgres_database(pg_name)
+    with new_database(workdir, "acceptance.db") as database_url:
+        redis_server = RedisServer(workdir).start()
+        stack = Stack.configure(workdir / "stack", database_url=database_url, redis_url=redis_server.url,
+                                line_api_base_url=sim.base_url, channel_secret=SECRET, access_token=TOKEN,
+                                admin_token=ADMIN_TOKEN)
+        stack.release()
+        stack.start_web()
+        stack.start_worker()
+        stack.start_scheduler()
+        try:
+            yield stack
+        finally:
+            stack.stop()
+            print(stack.logs())
+            redis_server.stop()
 
 
 # --------------------------------------------------------------------------------------------
