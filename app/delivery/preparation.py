@@ -36,10 +36,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Prepared:
-    """Items ready to group and send; ``sendable`` their ids; who is skipped rather than held on no quota."""
+    """Items ready to group and send; who is skipped rather than held on no quota."""
 
     items: list[Item] = field(default_factory=list)
-    sendable: set[int] = field(default_factory=set)
     skip_on_no_quota: set[int] = field(default_factory=set)
     release: dict[str, list[int]] = field(default_factory=dict)  # channel -> skipped rows holding quota
     finished: list[dict[str, Any]] = field(default_factory=list)  # rows skipped or failed here
@@ -207,7 +206,6 @@ def prepare_items(session: Session, rows: list[Any], now: datetime, summary: Sen
         position = Position(row.enrollment_id, row.step_id, row.cycle, row.visit)
         prepared.items.append(Item(row.id, row.retry_key, row.request_key, row.user_id, row.channel, row.priority,
                                    messages, key, position, row.quota_reserved, row.attempts))
-        prepared.sendable.add(row.id)
         if scn.on_quota_exhausted == "skip":
             prepared.skip_on_no_quota.add(row.id)
     if prepared.finished:
