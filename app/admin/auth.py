@@ -58,3 +58,39 @@ def require_admin(view: F) -> F:
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
+
+
+# --- The permission contract every admin view uses (SPEC §7). ---------------------------------
+# Roles, each including the ones before it; ``export`` is a separate permission.
+ROLES = ("viewer", "operator", "admin", "owner")
+PERMISSIONS = ROLES + ("export",)
+
+
+def requires(need: str) -> Callable[[F], F]:
+    """Mark a view as needing the role or permission ``need`` (one of :data:`PERMISSIONS`).
+
+    API views answer 401/403 JSON; dashboard views are guarded by the same policy.
+    """
+    if need not in PERMISSIONS:
+        raise ValueError(f"unknown role or permission {need!r}; expected one of {PERMISSIONS}")
+
+    def decorate(view: F) -> F:
+        guarded = require_admin(view)
+        guarded.required_permission = need  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
+
+
+def current_actor() -> str:
+    """Who is acting in this request, for the audit log and the conversation log
+    (a staff email, ``admin`` for the built-in owner, or ``token:<name>``)."""
+    return "admin"
+
+
+def audit_note(**details: object) -> None:
+    """Add details (never secrets or friends' message bodies) to this request's audit record."""
+    from flask import g
+
+    notes: dict[str, object] = g.setdefault("audit_details", {})
+    notes.update(details)
