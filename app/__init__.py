@@ -25,11 +25,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     bind_services(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from app import body_limit
+    from app import body_limit, i18n
     from app.health import bp as health_bp
     from app.webhook.views import bp as webhook_bp
 
     body_limit.init_app(app)
+    i18n.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(webhook_bp)
     _register_optional_blueprints(app)
