@@ -47,3 +47,19 @@ def sweep_deliveries() -> int:
     """Scheduler task (every 5 s): re-enqueue lost, retry-due and quota-resumed deliveries."""
     boot()
     return outbox.sweep(utcnow(), enqueue_send)
+
+
+RECOVERY_ROUNDS = 20  # sweeps of SWEEP_LIMIT rows after a Redis loss; the regular sweep takes any rest
+
+
+def sweep_lost_deliveries() -> int:
+    """After Redis lost its jobs: re-enqueue at once every open delivery handed to Redis before now."""
+    boot()
+    now = utcnow()
+    total = 0
+    for _ in range(RECOVERY_ROUNDS):
+        swept = outbox.sweep(now, enqueue_send, lost_before=now)
+        total += swept
+        if swept < outbox.SWEEP_LIMIT:
+            break
+    return total

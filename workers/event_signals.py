@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from redis.exceptions import RedisError
 
 from app.extensions import redis_handle
-from workers.queues import EVENTS, enqueue
+from workers.queues import EVENTS, enqueue, note_failure
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def signal_friends(friends: Iterable[tuple[str, str]], drain: Callable[[int], ob
             pipe.set(FLAG_KEY.format(shard), "1", nx=True, ex=FLAG_TTL_S)
         answers = pipe.execute()
     except (RedisError, OSError) as exc:
+        note_failure()
         log.warning("could not signal %d friends (%s); the sweep will pick them up", len(by_shard),
                     type(exc).__name__)
         return False

@@ -21,6 +21,17 @@ ALL_QUEUES = (EVENTS, DELIVERIES, DEFAULT)  # also the worker's priority order
 
 
 _queues: dict[tuple[str, int], Queue] = {}
+_failures = 0  # enqueues refused by Redis in this process (workers.redis_watch sweeps once it is back)
+
+
+def note_failure() -> None:
+    """Count a Redis call of this process that failed (work handed over may be lost)."""
+    global _failures
+    _failures += 1
+
+
+def failures() -> int:
+    return _failures
 
 
 def get_queue(name: str, connection: Redis | None = None) -> Queue:
@@ -42,6 +53,7 @@ def enqueue(name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> b
             func, args=args, kwargs=kwargs or None, result_ttl=0, failure_ttl=7 * 86400, timeout=600
         )
     except (RedisError, OSError) as exc:
+        note_failure()
         log.warning("enqueue on %s failed (%s); the sweep will pick the work up", name, type(exc).__name__)
         return False
     return True

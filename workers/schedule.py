@@ -11,6 +11,7 @@ from app.extensions import db
 from app.models.base import utcnow
 from app.services.ledger import friends_with_pending_events
 from workers import delivery_jobs, jobs, quota_jobs
+from workers.redis_watch import RedisWatch
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,16 @@ def sweep_events(grace_seconds: float = EVENT_SWEEP_GRACE.total_seconds()) -> in
     return len(pending)
 
 
+def recover_lost_jobs() -> None:
+    """Redis lost its jobs (restart, outage): deliveries and ledger events handed to it go again now."""
+    delivery_jobs.sweep_lost_deliveries()
+    sweep_events(grace_seconds=0)
+
+
+redis_watch = RedisWatch(recover_lost_jobs)
+
 SCHEDULE: list[PeriodicTask] = [
+    PeriodicTask("watch_redis", 1.0, redis_watch.check),
     PeriodicTask("sweep_events", 5.0, sweep_events),
     PeriodicTask("schedule_due", 1.0, delivery_jobs.schedule_due, delivery_jobs.seconds_to_next_due),
     PeriodicTask("sweep_deliveries", 5.0, delivery_jobs.sweep_deliveries),

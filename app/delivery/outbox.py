@@ -28,9 +28,14 @@ SWEEP_LIMIT = 5000
 RESUME_LIMIT = 2000
 
 
-def stale_deliveries(session: Session, now: datetime, *, limit: int = SWEEP_LIMIT) -> list[int]:
-    """Ids of deliveries a sender should pick up but no job is known to carry, groups kept together."""
-    before = now - REENQUEUE_AFTER
+def stale_deliveries(session: Session, now: datetime, *, limit: int = SWEEP_LIMIT,
+                     lost_before: datetime | None = None) -> list[int]:
+    """Ids of deliveries a sender should pick up but no job is known to carry, groups kept together.
+
+    ``lost_before``: jobs handed to Redis before then are known lost (Redis restarted), so rows
+    enqueued before it are taken at once instead of ``REENQUEUE_AFTER`` after their enqueue.
+    """
+    before = now - REENQUEUE_AFTER if lost_before is None else max(lost_before, now - REENQUEUE_AFTER)
     not_recent = sa.or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < before)
     due = sa.or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
     lost_job = sa.and_(Delivery.status == DELIVERY_QUEUED, due, not_recent)
@@ -69,11 +74,11 @@ def resume_held(session: Session, now: datetime, *, limit: int = RESUME_LIMIT) -
     return resumed
 
 
-def sweep(now: datetime, enqueue: Enqueue) -> int:
+def sweep(now: datetime, enqueue: Enqueue, *, lost_before: datetime | None = None) -> int:
     """Resume held rows that fit the quota, then re-enqueue every stale delivery; how many ids."""
     with db.transaction() as session:
         resume_held(session, now)
-        ids = stale_deliveries(session, now)
+        ids = stale_deliveries(session, now, lost_before=lost_before)
         mark_enqueued(session, ids, now)
     if ids:
         jobs = enqueue_in_jobs(ids, enqueue)

@@ -3,6 +3,11 @@
 The retry key of every request is committed (``request_key``, status ``sending``) before LINE is
 called, so a crash at any later point leaves rows the sweep resends with the same key — LINE
 answers 409 for a request it already took, and the row becomes ``sent`` exactly once.
+
+A ``sending`` row is leased to its worker: ``next_attempt_at`` is the lease's end, short
+(``SENDING_LEASE``) and pushed ahead every ``RENEW_EVERY_SECONDS`` while the batch is still
+calling LINE (one UPDATE for the whole batch, none for a batch shorter than that). A living
+worker keeps its rows however long LINE takes; a dead one's rows come due within the lease.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.delivery import outcomes, progress
@@ -31,7 +37,11 @@ from app.quota import tracker
 
 log = logging.getLogger(__name__)
 
-SENDING_LEASE = timedelta(seconds=120)  # a worker that died holding rows is presumed dead after this
+# a worker that holds rows ``sending`` renews their lease every RENEW_EVERY_SECONDS while it calls
+# LINE; once it dies the lease lapses within SENDING_LEASE and the sweep (every 5 s) resends the
+# rows with their keys: a crash delays the friends in flight by at most ~25 s
+SENDING_LEASE = timedelta(seconds=20)
+RENEW_EVERY_SECONDS = 5.0  # four renewals fit in a lease: a slow database write does not lose it
 THREADS = 64  # concurrent LINE calls per job: ≈ rate × LINE round trip (2,000/s × 30 ms) split over workers
 
 ClientFor = Callable[[str], LineClient]
@@ -42,14 +52,16 @@ def send_batch(client_for: ClientFor, delivery_ids: Sequence[int], now_fn: Clock
                limiter: RateLimiter | None = None, threads: int = THREADS) -> SendSummary:
     """Send the deliveries named (those still due); safe to run twice or concurrently for the same ids."""
     summary = SendSummary()
+    lease = Lease(now_fn)
     requests, skip_on_no_quota = _plan(delivery_ids, now_fn(), summary)
     if not requests:
         return summary
     requests = _drop_cancelled(requests, now_fn())
     if not requests:
         return summary
+    lease.hold([i for r in requests for i in r.delivery_ids])
     limiter = limiter or RateLimiter(redis_handle.client)
-    attempts = _call_line(client_for, requests, limiter, threads)
+    attempts = _call_line(client_for, requests, limiter, threads, lease)
     outcomes.record(attempts, now_fn(), summary, skip_on_no_quota)
     return summary
 
@@ -166,8 +178,48 @@ def _drop_cancelled(requests: list[Request], now: datetime) -> list[Request]:
     return kept
 
 
+class Lease:
+    """This worker's hold on the rows it marked ``sending``: renewed while they are at LINE.
+
+    The rows' ``next_attempt_at`` (their lease's end) is pushed ``SENDING_LEASE`` ahead once
+    ``RENEW_EVERY_SECONDS`` have passed since the batch began (or since the last renewal): one
+    UPDATE for the whole batch. Renewal stops before the outcomes are recorded, so a backoff
+    written then is never overwritten. A failed renewal is logged, not fatal: should the lease
+    lapse, a resend carries the same retry key and LINE answers 409.
+    """
+
+    def __init__(self, now_fn: Clock, every: float | None = None) -> None:
+        self.now_fn = now_fn
+        self.every = RENEW_EVERY_SECONDS if every is None else every
+        self.renew_at = time.monotonic() + self.every  # the lease was written in transaction A, just after
+        self.ids: list[int] = []
+        self.renewals = 0
+
+    def hold(self, delivery_ids: list[int]) -> None:
+        self.ids = delivery_ids
+
+    def seconds_left(self) -> float:
+        """Until the next renewal is due."""
+        return max(0.0, self.renew_at - time.monotonic())
+
+    def renew_if_due(self) -> None:
+        if not self.ids or time.monotonic() < self.renew_at:
+            return
+        self.renew_at = time.monotonic() + self.every
+        try:
+            with db.transaction() as session:
+                table = table_of(Delivery)
+                session.execute(sa.update(table)
+                                .where(among(session, table.c.id, self.ids), still(table.c.status, DELIVERY_SENDING))
+                                .values(next_attempt_at=self.now_fn() + SENDING_LEASE))
+            self.renewals += 1
+        except SQLAlchemyError as exc:
+            log.warning("lease of %d sending deliveries not renewed (%s); a resend would repeat their keys",
+                        len(self.ids), type(exc).__name__)
+
+
 def _call_line(client_for: ClientFor, requests: list[Request], limiter: RateLimiter,
-               threads: int) -> list[Attempt]:
+               threads: int, lease: Lease) -> list[Attempt]:
     start_at = time.monotonic()
     slots: dict[int, float] = {}
     for channel, kind in dict.fromkeys((r.channel, r.kind) for r in requests):
@@ -194,7 +246,19 @@ def _call_line(client_for: ClientFor, requests: list[Request], limiter: RateLimi
             result = SendResult(Outcome.TRANSIENT, None, None, f"{type(exc).__name__}: {exc}"[:300])
         return Attempt(request, result)
 
-    if len(requests) == 1 or threads <= 1:
-        return [call(item) for item in enumerate(requests)]
+    if threads <= 1:  # one call at a time (tools, tests): renew between calls, each bounded by its timeout
+        attempts: list[Attempt] = []
+        for item in enumerate(requests):
+            lease.renew_if_due()
+            attempts.append(call(item))
+        return attempts
     with ThreadPoolExecutor(max_workers=min(threads, len(requests)), thread_name_prefix="line-send") as pool:
-        return list(pool.map(call, enumerate(requests)))
+        futures = [pool.submit(call, item) for item in enumerate(requests)]
+        pending = set(futures)
+        while pending:  # a batch done within RENEW_EVERY_SECONDS waits once and writes nothing
+            done, pending = wait(pending, timeout=lease.seconds_left(), return_when=FIRST_EXCEPTION)
+            if any(future.exception() is not None for future in done):
+                break  # result() below raises it, as pool.map did
+            if pending:
+                lease.renew_if_due()
+        return [future.result() for future in futures]
