@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,17 +22,18 @@ ALL_QUEUES = (EVENTS, DELIVERIES, DEFAULT)  # also the worker's priority order
 
 
 _queues: dict[tuple[str, int], Queue] = {}
-_failures = 0  # enqueues refused by Redis in this process (workers.redis_watch sweeps once it is back)
+_last_failure_at = 0.0  # when Redis last refused work of this process (workers.redis_watch sweeps then)
 
 
 def note_failure() -> None:
-    """Count a Redis call of this process that failed (work handed over may be lost)."""
-    global _failures
-    _failures += 1
+    """Remember that a hand-over to Redis failed just now (work whose job may not exist)."""
+    global _last_failure_at
+    _last_failure_at = time.time()
 
 
-def failures() -> int:
-    return _failures
+def last_failure_at() -> float:
+    """Wall-clock seconds of this process's latest failed hand-over to Redis (0: none)."""
+    return _last_failure_at
 
 
 def get_queue(name: str, connection: Redis | None = None) -> Queue:
