@@ -148,3 +148,69 @@ def test_exactly_once_through_kills_redis_restart_and_line_faults(
     lost = sum(stats.get(endpoint, {}).get("lost_answer", 0) for endpoint in ("push", "multicast"))
     resent = sum(stats.get(endpoint, {}).get("duplicate", 0) for endpoint in ("push", "multicast"))
     assert lost == 0 or resent > 0  # a lost answer was retried with its key, and LINE said 409
+
+
+def _resent(sim: SimulatorHandle) -> int:
+    """Requests LINE answered 409: sent again with a key it had already accepted."""
+    stats = sim.stats()["endpoints"]
+    return sum(stats.get(endpoint, {}).get("duplicate", 0) for endpoint in ("push", "multicast"))
+
+
+def _received(sim: SimulatorHandle, users: list[str], marker: str) -> dict[str, int]:
+    """user → when LINE received that user's ``marker`` step (ms since the epoch)."""
+    return {user: at for user, pushes in _pushes_by_user(sim).items() if user in users
+            for step, at in pushes if step == marker}
+
+
+def test_a_killed_workers_rows_are_resent_within_30_s(stack: Stack, simulator: SimulatorHandle) -> None:
+    # LINE takes every first step but answers only 8 s later: the worker dies holding them ``sending``
+    simulator.config(faults={"lost_answer": {"probability": 1.0, "mode": "delay", "delay_ms": 8000}})
+    stack.start_web()
+    stack.start_worker()
+    stack.start_scheduler()
+    _upload(stack)
+    users = [f"Ukill{i:02d}" for i in range(6)]
+    _follow(simulator, stack, users)
+    wait_until(lambda: _all_delivered(simulator, users, 1), 30, "LINE took every first step")
+    stack.named("worker")[0].kill()  # SIGKILL while LINE's answers are still on their way
+    killed_at, killed_ms = time.monotonic(), time.time() * 1000
+    simulator.config(faults={})
+    stack.start_worker()
+    wait_until(lambda: _resent(simulator) >= 1, 30 - (time.monotonic() - killed_at),
+               "the dead worker's rows resent with their keys within 30 s of its death")
+    print(f"resent {time.monotonic() - killed_at:.1f} s after the kill")
+    wait_until(lambda: _all_delivered(simulator, users, 3), 60, "every friend gets all three steps")
+    time.sleep(STEP_GAP_S + 1)
+    _assert_exactly_once_in_order(simulator, users, ["s1", "s2", "s3"])
+    late = {user: at - killed_ms for user, at in _received(simulator, users, "s2").items()
+            if at - killed_ms > (30 + STEP_GAP_S + 2) * 1000}
+    assert late == {}, f"next steps later than the lease bound after the kill (ms): {late}"
+
+
+def test_after_a_redis_restart_work_in_flight_resumes_within_10_s(
+    stack: Stack, simulator: SimulatorHandle, private_redis: RedisServer
+) -> None:
+    stack.start_web()
+    stack.start_worker()
+    stack.start_worker()
+    stack.start_scheduler()
+    stack.start_scheduler()
+    _upload(stack)
+    early = [f"Uredis{i:02d}" for i in range(10)]
+    _follow(simulator, stack, early)
+    wait_until(lambda: _all_delivered(simulator, early, 1), 30, "first steps before the restart")
+    private_redis.stop()  # the second steps fall due while Redis is down; their jobs cannot be queued
+    outage = [f"Uoutage{i:02d}" for i in range(5)]
+    _follow(simulator, stack, outage)  # the webhook stores these in the ledger; nothing reaches Redis
+    time.sleep(STEP_GAP_S + 1)
+    private_redis.start()  # a new, empty server
+    back_ms = time.time() * 1000
+    wait_until(lambda: _all_delivered(simulator, early, 2) and _all_delivered(simulator, outage, 1), 30,
+               "work in flight resumes after the restart")
+    resumed = {**_received(simulator, early, "s2"), **_received(simulator, outage, "s1")}
+    print(f"resumed {min(resumed.values()) - back_ms:.0f}..{max(resumed.values()) - back_ms:.0f} ms after Redis")
+    late = {user: round(at - back_ms) for user, at in resumed.items() if at - back_ms > 10_000}
+    assert late == {}, f"steps later than 10 s after Redis came back (ms after): {late}"
+    wait_until(lambda: _all_delivered(simulator, early + outage, 3), 60, "every friend gets all three steps")
+    time.sleep(STEP_GAP_S + 1)
+    _assert_exactly_once_in_order(simulator, early + outage, ["s1", "s2", "s3"])
