@@ -39,9 +39,9 @@ log = logging.getLogger(__name__)
 
 # a worker that holds rows ``sending`` renews their lease every RENEW_EVERY_SECONDS while it calls
 # LINE; once it dies the lease lapses within SENDING_LEASE and the sweep (every 5 s) resends the
-# rows with their keys: a crash delays the friends in flight by at most ~25 s
-SENDING_LEASE = timedelta(seconds=20)
-RENEW_EVERY_SECONDS = 5.0  # four renewals fit in a lease: a slow database write does not lose it
+# rows with their keys: a crash delays the friends in flight by ~20 s at most, not 2 minutes
+SENDING_LEASE = timedelta(seconds=15)
+RENEW_EVERY_SECONDS = 4.0  # a renewal may be ~11 s late (a slow database write) before the lease lapses
 THREADS = 64  # concurrent LINE calls per job: ≈ rate × LINE round trip (2,000/s × 30 ms) split over workers
 
 ClientFor = Callable[[str], LineClient]
