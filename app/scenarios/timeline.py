@@ -69,12 +69,17 @@ def step_due(scn: ScenarioDef, index: int, start_at: datetime, previous_at: date
     ``start_at`` for the first step), and no step is due before it, so order is kept. The result is
     then moved into the send window.
     """
+    return apply_send_window(due_before_window(scn, index, start_at, previous_at), scn.send_window, scn.tz)
+
+
+def due_before_window(scn: ScenarioDef, index: int, start_at: datetime, previous_at: datetime | None) -> datetime:
+    """:func:`step_due` before the send window moves it (what the preview shows as the original time)."""
     start_at = _utc(start_at)
     previous_at = _utc(previous_at) if previous_at is not None else None
     due = _raw_due(scn, index, start_at, previous_at)
     if previous_at is not None:
         due = max(due, previous_at)
-    return apply_send_window(due, scn.send_window, scn.tz)
+    return due
 
 
 def first_step(scn: ScenarioDef, start_at: datetime) -> tuple[str, datetime] | None:
@@ -98,18 +103,23 @@ def next_step(scn: ScenarioDef, after_step_id: str, start_at: datetime,
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One planned delivery of a preview; ``messages`` are rendered with the preview's attributes."""
+    """One planned delivery of a preview; ``messages`` are rendered with the preview's attributes.
+    ``moved_from_utc`` is the time the step would have had without the send window (None if unmoved)."""
 
     step_id: str
     due_utc: datetime
     due_local: datetime
     messages_count: int
     messages: list[dict[str, Any]] = field(default_factory=list)
+    moved_from_utc: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (ISO 8601 strings)."""
-        return {"step_id": self.step_id, "due_utc": self.due_utc.isoformat(), "due_local": self.due_local.isoformat(),
-                "messages_count": self.messages_count, "messages": self.messages}
+        out = {"step_id": self.step_id, "due_utc": self.due_utc.isoformat(), "due_local": self.due_local.isoformat(),
+               "messages_count": self.messages_count, "messages": self.messages}
+        if self.moved_from_utc is not None:  # only steps the send window moved carry their original time
+            out["moved_from_utc"] = self.moved_from_utc.isoformat()
+        return out
 
 
 def timeline(scn: ScenarioDef, start_at: datetime, *, attributes: dict[str, Any] | None = None,
@@ -118,8 +128,10 @@ def timeline(scn: ScenarioDef, start_at: datetime, *, attributes: dict[str, Any]
     entries: list[TimelineEntry] = []
     previous: datetime | None = None
     for index, step in enumerate(scn.steps):
-        due = step_due(scn, index, start_at, previous)
+        unmoved = due_before_window(scn, index, start_at, previous)
+        due = apply_send_window(unmoved, scn.send_window, scn.tz)
         rendered = render_messages(step.messages, display_name=display_name, attributes=attributes or {})
-        entries.append(TimelineEntry(step.id, due, due.astimezone(scn.tz), len(step.messages), rendered))
+        entries.append(TimelineEntry(step.id, due, due.astimezone(scn.tz), len(step.messages), rendered,
+                                     unmoved if unmoved != due else None))
         previous = due
     return entries
