@@ -6,6 +6,8 @@ and are rebuilt with ``./stepline i18n`` (``flask --app wsgi i18n update``, see 
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Flask, request
 from flask_babel import Babel, get_locale
 from werkzeug.wrappers import Response
@@ -31,6 +33,14 @@ def current_language() -> str:
     return locale.language if locale is not None else "en"
 
 
+def language_url(language: str) -> str:
+    """This page again in ``language``: the same path and query with ``lang`` replaced."""
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [language]
+    query = urlencode(args, doseq=True)
+    return f"{request.path}?{query}"
+
+
 def _remember_choice(response: Response) -> Response:
     """``?lang=ja|en`` sticks: the choice goes into a long-lived cookie on the same response."""
     chosen = request.args.get("lang")
@@ -44,4 +54,5 @@ def init_app(app: Flask) -> None:
     """Install ``_``/``gettext`` in Jinja, pick each request's language and remember a switch."""
     Babel(app, locale_selector=select_locale, default_translation_directories="translations")
     app.add_template_global(current_language, "current_language")
+    app.add_template_global(language_url, "language_url")
     app.after_request(_remember_choice)

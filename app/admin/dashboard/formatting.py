@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 
 from app import current_settings
@@ -60,7 +61,12 @@ def age(seconds: float | None) -> str:
     return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
 
 
+def weekday(value: date) -> str:
+    """The short weekday in the page's language (``Mon`` / ``月``)."""
+    return format_date(value, "EEE")
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "local": local_time, "zoned": zoned, "label": label, "count": count, "pct": percent, "age": age,
-    "attr_value": attribute_value,
+    "attr_value": attribute_value, "weekday": weekday,
 }

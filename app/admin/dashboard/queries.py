@@ -186,3 +186,12 @@ def next_send_by_scenario(session: Session) -> dict[str, datetime]:
         .group_by(Enrollment.scenario_id)
     )
     return {scenario_id: at for scenario_id, at in rows if at is not None}
+
+
+def scenario_names(session: Session, scenario_ids: list[str]) -> dict[str, str]:
+    """``{id: name}`` for the given scenarios (missing ones are left out)."""
+    from app.models.scenarios import Scenario
+
+    if not scenario_ids:
+        return {}
+    return dict(session.execute(sa.select(Scenario.id, Scenario.name).where(Scenario.id.in_(scenario_ids))).all())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.admin.api_scenarios import start_audience_jobs
+from app.admin.auth import audit_note
 from app.admin.dashboard import bp, charts, queries
 from app.admin.dashboard.sorting import parse_sort, sort_rows
 from app.admin.dashboard.vocabulary import label
@@ -22,6 +24,8 @@ from app.models.base import utcnow
 from app.models.scenarios import Scenario
 from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.filters import matches
+from app.scenarios.render import render_messages
+from app.scenarios.schema import ScenarioDef
 from app.services import scenarios as scenario_service
 from app.services.definitions import definition_for
 
@@ -109,6 +113,7 @@ def lifecycle(scenario_id: str, action: str) -> Response:
     if change is None:
         abort(404)
     now = utcnow()
+    audit_note(scenario=scenario_id, action=action)
     try:
         with db.transaction() as session:
             done = change(session, scenario_id, now)
@@ -161,17 +166,19 @@ def scenario(scenario_id: str) -> str:
     with db.session() as session:
         row = session.get(Scenario, scenario_id)
         if row is None:
-            abort(404, description=f"scenario {scenario_id!r} does not exist")
+            abort(404, description=_("Scenario %(id)s does not exist.", id=scenario_id))
         definition = definition_for(session, scenario_id, row.version)
         numbers = stats.stats_for(session, scenario_id)
         start_text = request.args.get("start", "")
         attributes_text = request.args.get("attributes", "")
+        display_name_text = request.args.get("display_name", "").strip()
         timeline, start, filter_ok, preview_error = None, None, True, None
         if start_text:
             try:
                 start = parse_start(start_text, definition.timezone)
                 attributes = parse_attributes(attributes_text)
-                timeline = scenario_service.preview(session, scenario_id, start, attributes)
+                timeline = scenario_service.preview(session, scenario_id, start, attributes,
+                                                    display_name=display_name_text or None)
                 filter_ok = matches(definition.filter, attributes, set())  # tags are unknown in a preview
             except ValueError as exc:
                 preview_error = _("start: %(error)s", error=exc)
@@ -181,5 +188,28 @@ def scenario(scenario_id: str) -> str:
         "dashboard/scenario.html", section="scenarios", scenario=row, definition=definition,
         steps=numbers.steps, totals=numbers.totals, goals=numbers.goals, rate_bar=charts.rate_bar,
         timeline=timeline, start=start, filter_ok=filter_ok, preview_error=preview_error,
-        start_text=start_text, attributes_text=attributes_text,
+        start_text=start_text, attributes_text=attributes_text, display_name_text=display_name_text,
+        step_messages=steps_as_written(definition),
     )
+
+
+class _AsWritten(Mapping[str, str]):
+    """Any attribute renders as its own placeholder, so the step table shows the text as written."""
+
+    def __getitem__(self, key: str) -> str:
+        return "{attribute." + key + "}"
+
+    def get(self, key: str, default: Any = None) -> str:  # type: ignore[override]
+        return self[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def steps_as_written(definition: ScenarioDef) -> dict[str, list[dict[str, Any]]]:
+    """Each step's LINE messages with ``{display_name}`` / ``{attribute.x}`` left visible."""
+    return {step.id: render_messages(step.messages, display_name="{display_name}", attributes=_AsWritten())
+            for step in definition.steps}

@@ -17,6 +17,7 @@ WORDS = {
     "held": _l("held"), "skipped": _l("skipped"), "cancelled": _l("cancelled"),
     # friends and enrollments
     "active": _l("active"), "blocked": _l("blocked"), "completed": _l("completed"), "stopped": _l("stopped"),
+    "test": _l("test"),
     # webhook events
     "follow": _l("follow"), "unfollow": _l("unfollow"), "message": _l("message"), "postback": _l("postback"),
     "processed": _l("processed"), "pending": _l("pending"), "ignored": _l("ignored"),

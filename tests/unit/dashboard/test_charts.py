@@ -74,7 +74,7 @@ def test_month_chart_stacks_earlier_days_under_each_day() -> None:
     (_, day1), (_, before2), (_, day2) = rects
     assert before2 == pytest.approx(day1) and day2 == pytest.approx(day1 / 2)
     titles = [t.text for t in root.iter(f"{SVG}title")]
-    assert "2日: 50 sent (month total 150)" in titles
+    assert "Day 2: 50 sent (month total 150)" in titles
 
 
 def test_month_chart_draws_limit_and_forecast_on_the_same_scale() -> None:
@@ -113,3 +113,16 @@ def test_rate_bar_warns_above_the_threshold() -> None:
     assert "rate-warn" in charts.rate_bar(0.2)
     assert "rate-value" not in charts.rate_bar(None)
     parse(charts.rate_bar(1.5))
+
+
+def test_limit_label_sits_clear_of_where_the_forecast_crosses_the_limit() -> None:
+    svg = charts.month_chart([DayBar(1, 300), DayBar(2, 300)], 30, limit=1000,
+                             forecast=[(2, 600), (16, 900), (30, 2000)])
+    root = parse(svg)
+    label = next(t for t in root.iter(f"{SVG}text") if t.attrib.get("class") == "limit-label")
+    points = [tuple(float(v) for v in p.split(",")) for p in next(root.iter(f"{SVG}polyline")).attrib["points"].split()]
+    y_limit = float(next(ln for ln in root.iter(f"{SVG}line") if ln.attrib["class"] == "limit-line").attrib["y1"])
+    (x0, y0), (x1, y1) = next((a, b) for a, b in zip(points, points[1:], strict=False) if b[1] <= y_limit <= a[1])
+    crossing = x0 + (x1 - x0) * (y0 - y_limit) / (y0 - y1)
+    label_end = float(label.attrib["x"]) + 7 * len(label.text or "")  # generous glyph width at 10 px
+    assert label.attrib["text-anchor"] == "start" and label_end < crossing
