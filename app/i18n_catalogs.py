@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRANSLATIONS = ROOT / "app" / "translations"
 BABEL_CFG = ROOT / "babel.cfg"
 TRANSLATED_LANGUAGES = ("ja",)  # English is the source language
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None}
+KEYWORDS = {"_": None, "_l": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None}
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def extract() -> Catalog:
     """Every translatable string of the app (Python and dashboard templates), with locations."""
     with BABEL_CFG.open(encoding="utf-8") as handle:
         method_map, options_map = parse_mapping_cfg(handle, filename=str(BABEL_CFG))
-    catalog = Catalog(project="stepline", charset="utf-8")
+    catalog = Catalog(project="Stepline", version="1", charset="utf-8")
     for filename, lineno, message, comments, context in extract_from_dir(
             str(ROOT), method_map, options_map, keywords=KEYWORDS, strip_comment_tags=True):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
@@ -78,6 +78,8 @@ def update() -> list[CatalogReport]:
     for language in TRANSLATED_LANGUAGES:
         catalog = read_catalog(language)
         catalog.update(template, no_fuzzy_matching=True)
+        catalog.fuzzy = False  # the header is ours, not a guess: keep it in the compiled catalog
+        catalog.project, catalog.version = "Stepline", "1"
         path = _po_path(language)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:

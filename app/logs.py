@@ -12,7 +12,8 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 class UtcFormatter(logging.Formatter):
     """``asctime`` in UTC whatever the machine's zone is (the format says ``UTC`` after it)."""
 
-    converter = time.gmtime
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        return time.strftime(datefmt or DATE_FORMAT, time.gmtime(record.created))
 
 
 def configure(level: int = logging.INFO) -> None:

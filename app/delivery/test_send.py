@@ -113,7 +113,7 @@ def send_test(client_for: ClientFor, scenario_id: str, user_ids: Sequence[str], 
         with db.session() as session:
             reasons = session.scalars(sa.select(Delivery.error).where(Delivery.id.in_(all_ids),
                                                                       Delivery.error.is_not(None)))
-            result.errors = list(dict.fromkeys(reasons))
+            result.errors = list(dict.fromkeys(reason for reason in reasons if reason))
     return result
 
 

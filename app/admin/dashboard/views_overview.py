@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app import current_settings
 from app.admin.dashboard import bp, charts, queries
+from app.admin.dashboard.formatting import count
 from app.extensions import db, redis_handle
 from app.models.base import utcnow
 from app.quota import tracker
@@ -77,7 +78,7 @@ def _panel(session: Session, channel: str, now: datetime) -> ChannelPanel:
     if at_risk and projection is not None and projection.limit_reached_on is not None:
         risk_banner = _("Channel %(channel)s: at this pace the monthly limit is reached on %(day)s; "
                         "%(over)s messages will not fit (held or skipped).", channel=channel,
-                        day=format_date(projection.limit_reached_on, "medium"), over=f"{projection.over_by:,}")
+                        day=format_date(projection.limit_reached_on, "medium"), over=count(projection.over_by))
     return ChannelPanel(
         name=channel,
         quota=quota,
@@ -102,7 +103,7 @@ def _banner(channel: str, quota: tracker.QuotaStatus) -> str | None:
                      channel=channel)
         return None
     reached = reached_thresholds(quota.used, quota.limit or 0)
-    numbers = {"channel": channel, "used": f"{quota.used:,}", "limit": f"{quota.limit or 0:,}"}
+    numbers = {"channel": channel, "used": count(quota.used), "limit": count(quota.limit or 0)}
     if 100 in reached:
         return _("Channel %(channel)s: monthly quota used up (%(used)s/%(limit)s); due pushes are held until "
                  "it returns.", **numbers)
