@@ -69,17 +69,12 @@ def step_due(scn: ScenarioDef, index: int, start_at: datetime, previous_at: date
     ``start_at`` for the first step), and no step is due before it, so order is kept. The result is
     then moved into the send window.
     """
-    return apply_send_window(due_before_window(scn, index, start_at, previous_at), scn.send_window, scn.tz)
-
-
-def due_before_window(scn: ScenarioDef, index: int, start_at: datetime, previous_at: datetime | None) -> datetime:
-    """:func:`step_due` before the send window moves it (what the preview shows as the original time)."""
     start_at = _utc(start_at)
     previous_at = _utc(previous_at) if previous_at is not None else None
     due = _raw_due(scn, index, start_at, previous_at)
     if previous_at is not None:
         due = max(due, previous_at)
-    return due
+    return apply_send_window(due, scn.send_window, scn.tz)
 
 
 def first_step(scn: ScenarioDef, start_at: datetime) -> tuple[str, datetime] | None:
@@ -104,7 +99,7 @@ def next_step(scn: ScenarioDef, after_step_id: str, start_at: datetime,
 @dataclass(frozen=True)
 class TimelineEntry:
     """One planned delivery of a preview; ``messages`` are rendered with the preview's attributes.
-    ``moved_from_utc`` is the time the step would have had without the send window (None if unmoved)."""
+    ``moved_from_utc``: the time the step asked for when the send window moved it (None otherwise)."""
 
     step_id: str
     due_utc: datetime
@@ -128,10 +123,11 @@ def timeline(scn: ScenarioDef, start_at: datetime, *, attributes: dict[str, Any]
     entries: list[TimelineEntry] = []
     previous: datetime | None = None
     for index, step in enumerate(scn.steps):
-        unmoved = due_before_window(scn, index, start_at, previous)
-        due = apply_send_window(unmoved, scn.send_window, scn.tz)
+        due = step_due(scn, index, start_at, previous)
+        # the time the step asks for; a window can also move it by moving the step before it
+        asked = _raw_due(scn, index, _utc(start_at), _utc(previous) if previous is not None else None)
+        moved = asked if scn.send_window is not None and asked != due else None
         rendered = render_messages(step.messages, display_name=display_name, attributes=attributes or {})
-        entries.append(TimelineEntry(step.id, due, due.astimezone(scn.tz), len(step.messages), rendered,
-                                     unmoved if unmoved != due else None))
+        entries.append(TimelineEntry(step.id, due, due.astimezone(scn.tz), len(step.messages), rendered, moved))
         previous = due
     return entries

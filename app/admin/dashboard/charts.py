@@ -165,8 +165,9 @@ def month_chart(
         # at the left end, where the month has not climbed yet: the forecast line rises on the right
         # and crossed a right-aligned label; below the rule when the rule is near the top edge
         label_y = y - 5 if y - 5 >= top + 10 else y + 13
+        limit_text = escape(_("limit %(n)s", n=_num(limit)))
         parts.append(f'<text class="limit-label" x="{left + 6}" y="{_fmt(label_y)}" text-anchor="start">'
-                     f"{escape(_('limit %(n)s', n=_num(limit)))}</text>")
+                     f"{limit_text}</text>")
     parts.append(f'<line class="axis-line" x1="{left}" y1="{_fmt(y_of(0))}" x2="{width - right}" '
                  f'y2="{_fmt(y_of(0))}"/>')
     parts.append("</svg>")

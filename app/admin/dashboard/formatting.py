@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask import has_request_context
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 
@@ -21,6 +22,8 @@ def zoned(value: datetime | None, timezone: str, fmt: str = "%Y-%m-%d %H:%M") ->
     if value is None:
         return "—"
     moment = value.astimezone(ZoneInfo(timezone))
+    if "%a" in fmt and has_request_context():  # the weekday in the page's language (月, Mon)
+        fmt = fmt.replace("%a", format_date(moment.date(), "EEE").replace("%", "%%"))
     label = moment.strftime("%Z")
     if not label or label[0] in "+-":
         label = timezone

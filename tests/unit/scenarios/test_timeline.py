@@ -185,3 +185,10 @@ def test_preview_leaves_steps_inside_the_window_unmarked() -> None:
     (entry,) = timeline(scn, utc(2026, 3, 6, 3))
     assert entry.moved_from_utc is None
     assert "moved_from_utc" not in entry.to_dict()
+
+
+def test_preview_marks_a_step_pushed_into_the_next_window_by_the_step_before_it() -> None:
+    scn = scenario({"after": "0s"}, {"after": "30m"}, send_window={"from": "09:00", "to": "21:00"})
+    first, second = timeline(scn, utc(2026, 3, 6, 14))  # 23:00 and 23:30 in Tokyo
+    assert second.moved_from_utc == utc(2026, 3, 6, 14, 30)
+    assert second.due_utc == first.due_utc == utc(2026, 3, 7, 0)
