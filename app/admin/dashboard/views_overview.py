@@ -83,7 +83,8 @@ def _panel(session: Session, channel: str, now: datetime) -> ChannelPanel:
         name=channel,
         quota=quota,
         forecast=projection,
-        gauge=charts.quota_gauge(quota.used, quota.limit, exhausted=quota.exhausted, title=f"{channel} quota"),
+        gauge=charts.quota_gauge(quota.used, quota.limit, exhausted=quota.exhausted,
+                                 title=_("%(channel)s quota", channel=channel)),
         chart=charts.month_chart(bars, days_in_month, limit=quota.limit,
                                  forecast=_cumulative_forecast(quota, projection, today),
                                  month_label=f"{channel} {quota.month}"),
@@ -137,6 +138,6 @@ def overview() -> str:
         pipeline=pipeline,
         rq=rq,
         per_minute=per_minute,
-        per_minute_chart=charts.minute_bars(per_minute),
+        per_minute_chart=charts.minute_bars(per_minute, title=_("webhook events per minute")),
         now=now,
     )

@@ -24,6 +24,9 @@ WORDS = {
     # upload results
     "created": _l("created"), "updated": _l("updated"), "unchanged": _l("unchanged"),
     "changed": _l("changed"), "removed": _l("removed"),
+    # HTTP errors on the dashboard's error page
+    "Bad Request": _l("Bad Request"), "Forbidden": _l("Forbidden"), "Not Found": _l("Not Found"),
+    "Method Not Allowed": _l("Method Not Allowed"), "Request Entity Too Large": _l("Request Entity Too Large"),
     # RQ worker states
     "idle": _l("idle"), "busy": _l("busy"), "suspended": _l("suspended"),
 }
