@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 from typing import Any
 
+import pytest
 from babel.messages.mofile import write_mo
 from flask.testing import FlaskClient
 
@@ -18,6 +21,29 @@ def test_every_dashboard_string_has_a_japanese_translation() -> None:
     and translate what it lists."""
     missing = i18n_catalogs.untranslated(i18n_catalogs.extract(), i18n_catalogs.read_catalog("ja"))
     assert missing == []
+
+
+TEMPLATES = sorted((Path(i18n_catalogs.ROOT) / "app" / "admin" / "templates").rglob("*.html"))
+NOT_WORDS = {"Stepline", "UTC", "ID", "English"}  # names, not prose
+
+
+def _bare_words(template: str) -> list[str]:
+    """English words outside ``{{ }}``/``{% %}`` in text and in aria-label/title/alt attributes
+    (placeholders hold syntax examples such as ``attribute=value`` and are left out)."""
+    text = re.sub(r"\{#.*?#\}", " ", template, flags=re.S)
+    attributes = re.findall(r'\b(?:aria-label|title|alt)="([^"]*)"', text)
+    chunks = [re.sub(r"<[^>]*>", " ", text, flags=re.S), *attributes]
+    words = []
+    for chunk in chunks:
+        chunk = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", " ", chunk, flags=re.S)
+        words += [w for w in re.findall(r"[A-Za-z][A-Za-z']+", chunk) if w not in NOT_WORDS]
+    return words
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda path: path.name)
+def test_template_text_is_wrapped_for_translation(template: Path) -> None:
+    """Text a template shows must go through ``_()``, or no catalog can translate it."""
+    assert _bare_words(template.read_text(encoding="utf-8")) == []
 
 
 def test_committed_mo_is_compiled_from_the_committed_po() -> None:
