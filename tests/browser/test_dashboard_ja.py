@@ -4,13 +4,17 @@ README's screenshots (STEPLINE_SCREENSHOTS=1), taken in Japanese so the fonts sh
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from app.extensions import db
 from app.models.base import utcnow
+from app.models.delivery import Delivery
+from app.models.friends import Friend
 from app.services import scenarios as scenario_service
 from tests.browser.seed import mark_scheduler_alive, seed, seed_activity
 from tests.conftest import ADMIN_PASSWORD
@@ -29,6 +33,16 @@ def expect(locator: Any) -> Any:
 def _upload(*files: tuple[str, str]) -> None:
     with db.transaction() as session:
         scenario_service.upload(session, list(files), utcnow())
+
+
+def _queue_held_deliveries(count: int) -> None:
+    """Held deliveries waiting for quota: the forecast counts them, so the month passes its limit."""
+    now = utcnow()
+    with db.transaction() as session:
+        friend_id = session.scalars(sa.select(Friend.id).order_by(Friend.id)).first()
+        session.execute(sa.insert(Delivery), [
+            {"friend_id": friend_id, "scenario_id": "welcome", "step_id": "tips", "status": "held",
+             "retry_key": str(uuid.uuid4()), "due_at": now, "attempts": 0} for _ in range(count)])
 
 
 def _row_ids(page: Any) -> list[str]:
@@ -99,8 +113,11 @@ def test_operator_uses_the_dashboard_in_japanese(app: Flask, page: Any, screensh
     expect(page.locator(".timeline .bubble-friend .bubble-text").first).to_have_text("詳しく")
     screenshot(page, "friend")
 
+    _queue_held_deliveries(1200)
     mark_scheduler_alive()
     page.click("nav.nav >> text=概要")
     expect(page.locator("#quota-default .forecast")).to_contain_text("予測")
     expect(page.locator("#quota-default .forecast-by-scenario")).to_contain_text("ウェルカム")
+    expect(page.locator("#quota-default .quota-at-risk")).to_have_text("上限超過の恐れ")
+    expect(page.locator("#risk-default")).to_contain_text("通が上限を超えます")
     screenshot(page, "overview")

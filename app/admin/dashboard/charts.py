@@ -162,12 +162,14 @@ def month_chart(
     if limit:
         y = y_of(limit)
         parts.append(f'<line class="limit-line" x1="{left}" y1="{_fmt(y)}" x2="{width - right}" y2="{_fmt(y)}"/>')
-        # at the left end, where the month has not climbed yet: the forecast line rises on the right
-        # and crossed a right-aligned label; below the rule when the rule is near the top edge
-        label_y = y - 5 if y - 5 >= top + 10 else y + 13
+        # at the right end, on the side of the rule the forecast is not: the line ends above the
+        # rule when the month passes the limit (the label goes under it), below it otherwise
+        forecast_over = bool(forecast) and forecast[-1][1] > limit
+        below = forecast_over or y - 5 < top + 10
+        label_y = y + 13 if below else y - 5
         limit_text = escape(_("limit %(n)s", n=_num(limit)))
-        parts.append(f'<text class="limit-label" x="{left + 6}" y="{_fmt(label_y)}" text-anchor="start">'
-                     f"{limit_text}</text>")
+        parts.append(f'<text class="limit-label limit-label-{"below" if below else "above"}" '
+                     f'x="{width - right - 4}" y="{_fmt(label_y)}" text-anchor="end">{limit_text}</text>')
     parts.append(f'<line class="axis-line" x1="{left}" y1="{_fmt(y_of(0))}" x2="{width - right}" '
                  f'y2="{_fmt(y_of(0))}"/>')
     parts.append("</svg>")

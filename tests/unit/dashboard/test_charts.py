@@ -115,14 +115,22 @@ def test_rate_bar_warns_above_the_threshold() -> None:
     parse(charts.rate_bar(1.5))
 
 
-def test_limit_label_sits_clear_of_where_the_forecast_crosses_the_limit() -> None:
-    svg = charts.month_chart([DayBar(1, 300), DayBar(2, 300)], 30, limit=1000,
-                             forecast=[(2, 600), (16, 900), (30, 2000)])
+def _limit_label_and_rule(svg: str) -> tuple[float, float, float]:
     root = parse(svg)
-    label = next(t for t in root.iter(f"{SVG}text") if t.attrib.get("class") == "limit-label")
+    label = next(t for t in root.iter(f"{SVG}text") if "limit-label" in t.attrib.get("class", ""))
+    rule = next(ln for ln in root.iter(f"{SVG}line") if ln.attrib["class"] == "limit-line")
     points = [tuple(float(v) for v in p.split(",")) for p in next(root.iter(f"{SVG}polyline")).attrib["points"].split()]
-    y_limit = float(next(ln for ln in root.iter(f"{SVG}line") if ln.attrib["class"] == "limit-line").attrib["y1"])
-    (x0, y0), (x1, y1) = next((a, b) for a, b in zip(points, points[1:], strict=False) if b[1] <= y_limit <= a[1])
-    crossing = x0 + (x1 - x0) * (y0 - y_limit) / (y0 - y1)
-    label_end = float(label.attrib["x"]) + 7 * len(label.text or "")  # generous glyph width at 10 px
-    assert label.attrib["text-anchor"] == "start" and label_end < crossing
+    return float(label.attrib["y"]), float(rule.attrib["y1"]), points[-1][1]
+
+
+def test_limit_label_goes_under_the_rule_when_the_forecast_ends_above_it() -> None:
+    label_y, rule_y, forecast_end_y = _limit_label_and_rule(
+        charts.month_chart([DayBar(1, 300), DayBar(2, 300)], 30, limit=1000,
+                           forecast=[(2, 600), (2, 1050), (30, 1100)]))
+    assert forecast_end_y < rule_y < label_y - 10  # forecast above the rule, label's baseline a line below it
+
+
+def test_limit_label_stays_over_the_rule_when_the_forecast_ends_below_it() -> None:
+    label_y, rule_y, forecast_end_y = _limit_label_and_rule(
+        charts.month_chart([DayBar(1, 300)], 30, limit=1000, forecast=[(1, 300), (30, 900)]))
+    assert label_y < rule_y < forecast_end_y
