@@ -1,8 +1,9 @@
 """Scenario actions beyond the lifecycle: show the source, test-send, duplicate and delete.
 
 Each form posts here with CSRF, calls the same service the API and CLI use, and flashes what
-happened. (The dashboard's session login guards these; the ``requires`` roles of SPEC §7 arrive
-with the staff work, whose decorator must accept a dashboard session before it goes on here.)
+happened. The POST views are guarded by the dashboard's session login only: today's ``requires``
+refuses a session's POST (API rule), so their roles (test send: operator; duplicate, delete:
+admin, SPEC §7) go on when the staff work's decorator accepts dashboard sessions.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app import current_settings
-from app.admin.auth import audit_note
+from app.admin.auth import audit_note, requires
 from app.admin.dashboard import bp
 from app.delivery.test_send import send_test
 from app.errors import SteplineError
@@ -24,6 +25,7 @@ from app.services.line_edge import line_client
 
 
 @bp.route("/scenarios/<scenario_id>/source")
+@requires("viewer")
 def scenario_source(scenario_id: str) -> str:
     """The current version's text exactly as uploaded (YAML or JSON), with its file name."""
     with db.session() as session:
