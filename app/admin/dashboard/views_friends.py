@@ -16,9 +16,9 @@ from app.admin.dashboard.queries_friends import (
     tags_by_friend,
 )
 from app.extensions import db
-from app.models.friends import FRIEND_ACTIVE, FRIEND_BLOCKED, Friend
+from app.models.friends import FRIEND_ACTIVE, FRIEND_BLOCKED, FRIEND_TEST, Friend
 
-STATUSES = (FRIEND_ACTIVE, FRIEND_BLOCKED)
+STATUSES = (FRIEND_ACTIVE, FRIEND_BLOCKED, FRIEND_TEST)  # test: known only from a test send
 
 
 @bp.route("/friends")

@@ -241,3 +241,10 @@ def test_metrics_expose_quota_at_risk(app: Flask, client: FlaskClient) -> None:
     _quota_at_risk(app, waiting=60)
     text = client.get("/metrics").get_data(as_text=True)
     assert 'stepline_quota_at_risk{channel="default"} 1.0' in text
+
+
+def test_friends_can_be_filtered_to_test_users(admin: FlaskClient) -> None:
+    make_friend("本物の友だち")
+    make_friend("テスト用", status="test")
+    body = admin.get("/admin/friends?status=test").get_data(as_text=True)
+    assert "テスト用" in body and "本物の友だち" not in body
