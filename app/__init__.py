@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask
 
+from app import logs
 from app.config import Settings, load_settings
 from app.extensions import db, redis_handle
 
@@ -23,7 +24,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["stepline"] = settings
     bind_services(settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(logging.INFO)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Japanese stays readable in every API answer
 
     from app import body_limit, i18n
     from app.health import bp as health_bp

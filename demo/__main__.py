@@ -2,6 +2,8 @@
 
 Everything runs on loopback with SQLite (``DATABASE_URL`` to change) and the Redis the
 ``stepline`` script found. The demo quota is small so the hold-and-resume path shows up.
+The admin token, ports and database stay in ``.stepline/demo`` across runs (``--fresh`` starts
+over); a second demo refuses to start while one runs. ``./stepline friend ...`` acts as a friend.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import sys
 import time
@@ -17,12 +18,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from demo import state as demo_state
 from demo.friends import DemoFriends
 from devstack.processes import ROOT, Stack
 from linesim.testing import SimulatorHandle, start_subprocess
 
-SECRET = "demo-channel-secret"
-TOKEN = "demo-channel-token"
+SECRET = demo_state.SECRET
+TOKEN = demo_state.TOKEN
 
 
 def _upload_scenarios(stack: Stack, admin_token: str) -> None:
@@ -52,25 +54,31 @@ def _upgrade_plan(sim: SimulatorHandle, stack: Stack, admin_token: str, limit: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./stepline demo", description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--port", type=int, default=int(os.environ["PORT"]) if os.environ.get("PORT") else None,
+                        help="the dashboard's port (default: the last run's, else 8000)")
+    parser.add_argument("--fresh", action="store_true", help="start over: forget the demo's database and token")
     parser.add_argument("--quota", type=int, default=40, help="the demo channel's monthly message limit")
     parser.add_argument("--minutes", type=float, default=4.0, help="how long the demo friends stay active")
     args = parser.parse_args(argv)
 
-    state = ROOT / ".stepline" / "demo"
-    state.mkdir(parents=True, exist_ok=True)
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{state / 'demo.db'}"
-    if database_url.startswith("sqlite:///") and not os.environ.get("DATABASE_URL"):
-        Path(database_url.removeprefix("sqlite:///")).unlink(missing_ok=True)  # a fresh demo each run
-    admin_token = os.environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(16)
+    state = demo_state.STATE_DIR
+    saved = _prepare_state(state, args)
+    database_url, admin_token = saved.database_url, saved.admin_token
     admin_password = os.environ.get("ADMIN_PASSWORD") or "stepline-demo"
+    redis_url = os.environ["REDIS_URL"]
+    demo_state.claim(state, {"dashboard": f"{saved.base_url}/admin", "simulator": saved.sim_url})
 
     print("==> starting the LINE platform simulator")
-    sim = start_subprocess(access_token=TOKEN, quota=args.quota)
-    stack = Stack.configure(state, database_url=database_url, redis_url=os.environ["REDIS_URL"],
+    try:
+        sim = start_subprocess(saved.sim_port, access_token=TOKEN, quota=args.quota,
+                               webhook_url=f"{saved.base_url}/callback", channel_secret=SECRET)
+    except BaseException:
+        demo_state.release(state)
+        raise
+    stack = Stack.configure(state, database_url=database_url, redis_url=redis_url,
                             line_api_base_url=sim.base_url, channel_secret=SECRET, access_token=TOKEN,
                             admin_token=admin_token, admin_password=admin_password)
-    stack.web_port = args.port
+    stack.web_port = saved.web_port
     stopping = False
 
     def _stop(_signum: int, _frame: object) -> None:
@@ -87,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_worker()
         stack.start_worker()
         stack.start_scheduler()
+        cli_env = demo_state.cli_environment(saved, redis_url)
+        demo_state.write_env_file(state, cli_env)
         print("==> loading scenarios/*.yaml through the admin API")
         _upload_scenarios(stack, admin_token)
         print(f"""
@@ -94,8 +104,16 @@ def main(argv: list[str] | None = None) -> int:
   Admin API:   {stack.base_url}/admin/api/scenarios   (Authorization: Bearer {admin_token})
   Metrics:     {stack.base_url}/metrics
   Simulator:   {sim.base_url}/_sim/deliveries   (what LINE received)
-  Logs:        {state}/*.log
+  Logs:        {state}/*.log   (times in UTC)
   Demo quota:  {args.quota} messages this month — watch deliveries get held when it runs out.
+  Database:    {database_url}   (kept across runs; ./stepline demo --fresh starts over)
+  Redis:       {redis_url}
+
+  Be a friend:  ./stepline friend follow たろう · ./stepline friend say たろう メニュー
+                ./stepline friend postback たろう demo=like · ./stepline friend block たろう
+  The CLI on this demo, from another terminal (or: source {state}/env.sh):
+{_indent(demo_state.export_block(cli_env))}
+    .venv/bin/flask --app wsgi scenarios test-send welcome --to {DemoFriends.first_user_id()}
   Press Ctrl-C to stop.
 """)
         friends = DemoFriends(sim, stack.base_url, SECRET, admin_token)
@@ -117,7 +135,23 @@ def main(argv: list[str] | None = None) -> int:
         print("==> stopping")
         stack.stop()
         sim.stop()
+        demo_state.release(state)
     return 0
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def _prepare_state(directory: Path, args: argparse.Namespace) -> demo_state.DemoState:
+    """Refuse early when a demo runs; ``--fresh`` forgets the saved database and token first."""
+    running = demo_state.running_demo(directory)
+    if running is not None:
+        demo_state.claim(directory, {})  # exits with the running demo's URL
+    if args.fresh:
+        for name in ("state.json", "demo.db", "demo.db-wal", "demo.db-shm"):
+            (directory / name).unlink(missing_ok=True)
+    return demo_state.load_or_create(directory, web_port=args.port)
 
 
 if __name__ == "__main__":

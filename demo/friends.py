@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import urllib.error
@@ -14,6 +15,14 @@ NAMES = ["さくら", "ゆうと", "はるか", "れん", "みお", "そうた",
          "ゆい", "はると", "めい", "りく", "あかり", "かいと", "ののか", "そら", "ここな", "いつき"]
 
 
+def user_id_for(name: str) -> str:
+    """A LINE-shaped user id (U + 32 hex digits) for a demo friend: the demo's own friends get
+    ``Ude30…`` ids by their place in :data:`NAMES`, any other name a stable hash of itself."""
+    if name in NAMES:
+        return f"Ude30{NAMES.index(name):028x}"
+    return "U" + hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
 class DemoFriends:
     """Drives the simulator's signed webhooks and the admin events API like real friends would."""
 
@@ -22,8 +31,13 @@ class DemoFriends:
         self.sim, self.bot_url, self.secret, self.admin_token, self.say = sim, bot_url, secret, admin_token, say
         self.rng = random.Random(seed)
         self.followed = 0
-        self.user_ids = [f"Udemo{index:028d}" for index in range(len(NAMES))]
+        self.user_ids = [user_id_for(name) for name in NAMES]
         sim.users(display_names=dict(zip(self.user_ids, NAMES, strict=True)))
+
+    @staticmethod
+    def first_user_id() -> str:
+        """The first demo friend's id (the README's test-send example uses it)."""
+        return user_id_for(NAMES[0])
 
     def _send(self, events: list[dict[str, object]]) -> None:
         self.sim.webhook(events, url=self.bot_url + "/callback", channel_secret=self.secret)

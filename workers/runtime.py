@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 
-from app import bind_services, bound_settings
+from app import bind_services, bound_settings, logs
 from app.config import Settings, load_settings
 
 
@@ -19,7 +19,7 @@ def boot() -> Settings:
     if current is None:
         current = load_settings()
         bind_services(current)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logs.configure(logging.INFO)
         keep_collector_off_preloaded_objects()
     return current
 

@@ -8,7 +8,9 @@ worker waits for it and starts again instead of exiting.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
 import time
 
@@ -24,6 +26,13 @@ from workers.runtime import boot
 log = logging.getLogger("stepline.worker")
 
 
+def worker_name(attempt: int = 1) -> str:
+    """``host:pid`` (what an operator can find with ``ps``); a restart after Redis came back adds
+    ``.N`` because the earlier registration may still be in Redis."""
+    base = f"{socket.gethostname()}:{os.getpid()}"
+    return base if attempt == 1 else f"{base}.{attempt}"
+
+
 def main(argv: list[str] | None = None) -> None:
     boot()
     names = (argv if argv is not None else sys.argv[1:]) or list(ALL_QUEUES)
@@ -34,10 +43,13 @@ def main(argv: list[str] | None = None) -> None:
         stopping = True
         raise SystemExit(0)
 
+    attempt = 0
     while not stopping:
         connection = redis_handle.client
+        attempt += 1
         try:
-            worker = SimpleWorker([get_queue(name, connection) for name in names], connection=connection)
+            worker = SimpleWorker([get_queue(name, connection) for name in names], connection=connection,
+                                  name=worker_name(attempt))
             worker.work(with_scheduler=False, logging_level="WARNING")
             return
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:

@@ -18,3 +18,7 @@ def register_cli(app: Flask) -> None:
     from app.cli.delivery import deliveries_group
 
     app.cli.add_command(deliveries_group)
+
+    from app.cli.i18n import i18n_group
+
+    app.cli.add_command(i18n_group)

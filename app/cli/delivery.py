@@ -29,6 +29,8 @@ def test_send_command(scenario_id: str, user_ids: tuple[str, ...], step: str | N
     summary = result.summary
     click.echo(f"{scenario_id}: steps {', '.join(result.steps)} -> sent {summary.sent}, failed {summary.failed}, "
                f"retrying {summary.retrying}, held {summary.held}, skipped {summary.skipped}")
+    for reason in result.errors:
+        click.echo(f"  reason: {reason}", err=True)
     if summary.failed or summary.held or summary.retrying:
         raise SystemExit(1)
 

@@ -1,7 +1,9 @@
 """Test send: push one step (or every step, one after the other) of a scenario to test users now.
 
 Test deliveries go through the same outbox and sender (fresh retry keys, quota, rate limit), are
-marked ``is_test``, belong to no enrollment and never count in statistics.
+marked ``is_test``, belong to no enrollment and never count in statistics. A test user the bot does
+not know yet is stored as a ``test`` friend (with the name from their LINE profile, so
+``{display_name}`` renders): audiences only take ``active`` friends, so a test send never adds one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from app.errors import BadRequest, NotFound
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.delivery import DELIVERY_QUEUED, Delivery
-from app.models.friends import FRIEND_ACTIVE, Friend
+from app.models.friends import FRIEND_TEST, Friend
 from app.models.scenarios import Scenario
 from app.services.definitions import definition_for
 
@@ -38,10 +40,11 @@ class SendTestResult:
     steps: list[str] = field(default_factory=list)
     delivery_ids: list[list[int]] = field(default_factory=list)
     summary: SendSummary = field(default_factory=SendSummary)
+    errors: list[str] = field(default_factory=list)  # why deliveries failed, once each
 
     def as_dict(self) -> dict[str, object]:
         return {"scenario_id": self.scenario_id, "steps": self.steps, "delivery_ids": self.delivery_ids,
-                **self.summary.as_dict()}
+                **self.summary.as_dict(), "errors": self.errors}
 
 
 def _check_users(user_ids: Sequence[str]) -> list[str]:
@@ -56,8 +59,9 @@ def _check_users(user_ids: Sequence[str]) -> list[str]:
 
 
 def create_test_deliveries(session: Session, scenario_id: str, user_ids: Sequence[str], step_id: str | None,
-                           now: datetime) -> SendTestResult:
-    """Write queued ``is_test`` deliveries: one list of ids per step, in step order."""
+                           now: datetime, names: dict[str, str] | None = None) -> SendTestResult:
+    """Write queued ``is_test`` deliveries: one list of ids per step, in step order. ``names``
+    (user id → LINE display name) fills the name of test users the bot does not know by name."""
     scenario = session.get(Scenario, scenario_id)
     if scenario is None:
         raise NotFound(f"scenario {scenario_id!r} does not exist")
@@ -66,12 +70,16 @@ def create_test_deliveries(session: Session, scenario_id: str, user_ids: Sequenc
         raise BadRequest(f"scenario {scenario_id!r} has no step {step_id!r}",
                          [{"path": "step", "message": "expected one of: " + ", ".join(s.id for s in scn.steps)}])
     users = _check_users(user_ids)
+    names = names or {}
     session.execute(
         insert_for(session)(Friend)
-        .values([{"channel": scenario.channel, "user_id": u, "status": FRIEND_ACTIVE, "attributes": {},
-                  "opted_out": False, "created_at": now, "updated_at": now} for u in users])
+        .values([{"channel": scenario.channel, "user_id": u, "status": FRIEND_TEST, "display_name": names.get(u),
+                  "attributes": {}, "opted_out": False, "created_at": now, "updated_at": now} for u in users])
         .on_conflict_do_nothing(index_elements=["channel", "user_id"])
     )
+    for user_id, name in names.items():
+        session.execute(sa.update(Friend).where(Friend.channel == scenario.channel, Friend.user_id == user_id,
+                                                Friend.display_name.is_(None)).values(display_name=name))
     friend_ids = list(session.scalars(sa.select(Friend.id).where(Friend.channel == scenario.channel,
                                                                  Friend.user_id.in_(users))))
     result = SendTestResult(scenario_id)
@@ -92,11 +100,44 @@ def create_test_deliveries(session: Session, scenario_id: str, user_ids: Sequenc
 def send_test(client_for: ClientFor, scenario_id: str, user_ids: Sequence[str], step_id: str | None = None,
               now_fn: Callable[[], datetime] = utcnow) -> SendTestResult:
     """Write the test deliveries, then send them now, step after step (so they arrive in order)."""
+    names = _missing_names(client_for, scenario_id, user_ids)
     with db.transaction() as session:
-        result = create_test_deliveries(session, scenario_id, user_ids, step_id, now_fn())
+        result = create_test_deliveries(session, scenario_id, user_ids, step_id, now_fn(), names)
     total = result.summary
     for ids in result.delivery_ids:
         done = send_batch(client_for, ids, now_fn)
         for name, value in done.as_dict().items():
             setattr(total, name, getattr(total, name) + value)
+    all_ids = [i for ids in result.delivery_ids for i in ids]
+    if all_ids and (total.failed or total.retrying or total.held):
+        with db.session() as session:
+            reasons = session.scalars(sa.select(Delivery.error).where(Delivery.id.in_(all_ids),
+                                                                      Delivery.error.is_not(None)))
+            result.errors = list(dict.fromkeys(reason for reason in reasons if reason))
     return result
+
+
+def _missing_names(client_for: ClientFor, scenario_id: str, user_ids: Sequence[str]) -> dict[str, str]:
+    """LINE profile names of the test users the bot has no name for (best effort: none on error)."""
+    with db.session() as session:
+        scenario = session.get(Scenario, scenario_id)
+        if scenario is None:
+            return {}
+        wanted = [u for u in dict.fromkeys(user_ids) if isinstance(u, str) and USER_ID.fullmatch(u)]
+        named = set(session.scalars(sa.select(Friend.user_id).where(
+            Friend.channel == scenario.channel, Friend.user_id.in_(wanted), Friend.display_name.is_not(None))))
+        channel = scenario.channel
+    unnamed = [u for u in wanted if u not in named][:MAX_TEST_USERS]
+    if not unnamed:
+        return {}
+    try:
+        client = client_for(channel)
+    except KeyError:
+        return {}  # the send itself reports the unconfigured channel
+    names = {}
+    for user_id in unnamed:
+        profile = client.profile(user_id) or {}
+        name = profile.get("displayName")
+        if isinstance(name, str) and name:
+            names[user_id] = name[:200]
+    return names

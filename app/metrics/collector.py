@@ -24,6 +24,7 @@ from app.models.delivery import ENROLLMENT_ACTIVE, Delivery, Enrollment
 from app.models.events import WebhookEvent
 from app.models.quota import QuotaMonth
 from app.models.scenarios import SCENARIO_LIVE, Scenario
+from app.quota.forecast import forecast
 from app.quota.months import month_key
 from app.quota.tracker import status
 from app.quota.usage import quota_config
@@ -105,6 +106,9 @@ class SteplineCollector(Collector):
                                       labels=["channel"])
         alert = GaugeMetricFamily("stepline_quota_alert", "1 when the 80 or 100 percent alert fired this month",
                                   labels=["channel", "threshold"])
+        at_risk = GaugeMetricFamily("stepline_quota_at_risk",
+                                    "1 when this month's forecast passes the limit that is not reached yet",
+                                    labels=["channel"])
         for channel in channels:
             quota = status(session, channel, now)
             used.add_metric([channel], quota.used)
@@ -115,7 +119,9 @@ class SteplineCollector(Collector):
                 limit.add_metric([channel], quota.limit)
             for threshold in ("80", "100"):
                 alert.add_metric([channel, threshold], int(threshold in quota.alerts))
-        yield from (used, limit, reserved, external, exhausted, alert)
+            if quota.limit is not None:
+                at_risk.add_metric([channel], int(forecast(session, channel, now).at_risk))
+        yield from (used, limit, reserved, external, exhausted, alert, at_risk)
 
     def _line_calls(self) -> Iterator[Metric]:
         client = redis_handle.client

@@ -12,6 +12,8 @@ from app.models.base import Base, JSONType, UTCDateTime, utcnow
 
 FRIEND_ACTIVE = "active"
 FRIEND_BLOCKED = "blocked"
+# a user known only from a test send: no audience or friend count includes them until they follow
+FRIEND_TEST = "test"
 
 
 class Friend(Base):

@@ -54,8 +54,13 @@ class Forecast:
     over_by: int = 0  # messages that will not fit this month (held or skipped)
     by_scenario: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def at_risk(self) -> bool:
+        """The limit is not reached yet, but what is scheduled this month passes it."""
+        return self.limit is not None and self.used < self.limit and self.over_by > 0
+
     def as_dict(self) -> dict[str, object]:
-        return {
+        return {"at_risk": self.at_risk,
             "channel": self.channel, "month": self.month, "used": self.used, "limit": self.limit,
             "month_total_projected": self.month_total_projected, "over_by": self.over_by,
             "limit_reached_on": self.limit_reached_on.isoformat() if self.limit_reached_on else None,

@@ -98,18 +98,23 @@ def next_step(scn: ScenarioDef, after_step_id: str, start_at: datetime,
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One planned delivery of a preview; ``messages`` are rendered with the preview's attributes."""
+    """One planned delivery of a preview; ``messages`` are rendered with the preview's attributes.
+    ``moved_from_utc``: the time the step asked for when the send window moved it (None otherwise)."""
 
     step_id: str
     due_utc: datetime
     due_local: datetime
     messages_count: int
     messages: list[dict[str, Any]] = field(default_factory=list)
+    moved_from_utc: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (ISO 8601 strings)."""
-        return {"step_id": self.step_id, "due_utc": self.due_utc.isoformat(), "due_local": self.due_local.isoformat(),
-                "messages_count": self.messages_count, "messages": self.messages}
+        out = {"step_id": self.step_id, "due_utc": self.due_utc.isoformat(), "due_local": self.due_local.isoformat(),
+               "messages_count": self.messages_count, "messages": self.messages}
+        if self.moved_from_utc is not None:  # only steps the send window moved carry their original time
+            out["moved_from_utc"] = self.moved_from_utc.isoformat()
+        return out
 
 
 def timeline(scn: ScenarioDef, start_at: datetime, *, attributes: dict[str, Any] | None = None,
@@ -119,7 +124,10 @@ def timeline(scn: ScenarioDef, start_at: datetime, *, attributes: dict[str, Any]
     previous: datetime | None = None
     for index, step in enumerate(scn.steps):
         due = step_due(scn, index, start_at, previous)
+        # the time the step asks for; a window can also move it by moving the step before it
+        asked = _raw_due(scn, index, _utc(start_at), _utc(previous) if previous is not None else None)
+        moved = asked if scn.send_window is not None and asked != due else None
         rendered = render_messages(step.messages, display_name=display_name, attributes=attributes or {})
-        entries.append(TimelineEntry(step.id, due, due.astimezone(scn.tz), len(step.messages), rendered))
+        entries.append(TimelineEntry(step.id, due, due.astimezone(scn.tz), len(step.messages), rendered, moved))
         previous = due
     return entries

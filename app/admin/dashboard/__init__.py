@@ -81,6 +81,7 @@ def init_app(app: Flask) -> None:
         views_deliveries,
         views_friends,
         views_overview,
+        views_scenario_actions,
         views_scenarios,
     )
 

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 WARN_PERCENT = 80.0
@@ -69,7 +70,7 @@ def quota_gauge(used: int, limit: int | None, *, exhausted: bool = False, title:
     mx1, my1 = _arc_point(cx, cy, r + 13, WARN_PERCENT / 100)
     parts.append(f'<line class="gauge-mark" x1="{_fmt(mx0)}" y1="{_fmt(my0)}" x2="{_fmt(mx1)}" y2="{_fmt(my1)}"/>')
     big = "∞" if percent is None and not exhausted else ("100%" if percent is None else f"{percent:.1f}%")
-    small = f"{_num(used)} / {_num(limit)}" if limit else f"{_num(used)} / unlimited"
+    small = f"{_num(used)} / {_num(limit)}" if limit else f"{_num(used)} / " + _("unlimited")
     parts.append(f'<text class="gauge-percent" x="{_fmt(cx)}" y="{_fmt(cy - 22)}" text-anchor="middle">{big}</text>')
     parts.append(f'<text class="gauge-caption" x="{_fmt(cx)}" y="{_fmt(cy + 2)}" text-anchor="middle">'
                  f"{escape(small)}</text>")
@@ -145,7 +146,8 @@ def month_chart(
     bar_w = max(slot * 0.7, 1.0)
     for day, before, sent in cumulative:
         x = x_of(day) + (slot - bar_w) / 2
-        tip = f"{day}日: {_num(sent)} sent (month total {_num(before + sent)})"
+        tip = _("Day %(day)s: %(sent)s sent (month total %(total)s)", day=day, sent=_num(sent),
+                total=_num(before + sent))
         parts.append(f'<g class="bar"><title>{escape(tip)}</title>')
         if before:
             parts.append(f'<rect class="bar-before" x="{_fmt(x)}" y="{_fmt(y_of(before))}" width="{_fmt(bar_w)}" '
@@ -160,8 +162,14 @@ def month_chart(
     if limit:
         y = y_of(limit)
         parts.append(f'<line class="limit-line" x1="{left}" y1="{_fmt(y)}" x2="{width - right}" y2="{_fmt(y)}"/>')
-        parts.append(f'<text class="limit-label" x="{width - right - 4}" y="{_fmt(y - 5)}" text-anchor="end">'
-                     f"limit {_num(limit)}</text>")
+        # at the right end, on the side of the rule the forecast is not: the line ends above the
+        # rule when the month passes the limit (the label goes under it), below it otherwise
+        forecast_over = bool(forecast) and forecast[-1][1] > limit
+        below = forecast_over or y - 5 < top + 10
+        label_y = y + 13 if below else y - 5
+        limit_text = escape(_("limit %(n)s", n=_num(limit)))
+        parts.append(f'<text class="limit-label limit-label-{"below" if below else "above"}" '
+                     f'x="{width - right - 4}" y="{_fmt(label_y)}" text-anchor="end">{limit_text}</text>')
     parts.append(f'<line class="axis-line" x1="{left}" y1="{_fmt(y_of(0))}" x2="{width - right}" '
                  f'y2="{_fmt(y_of(0))}"/>')
     parts.append("</svg>")

@@ -10,6 +10,7 @@ import hmac
 import secrets
 
 from flask import abort, request, session
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from app.admin.auth import bearer_token, token_is_valid
@@ -53,4 +54,4 @@ def protect() -> None:
         return
     presented = request.form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token")
     if not token_matches(presented):
-        abort(403, description="CSRF token missing or invalid: reload the page and try again.")
+        abort(403, description=_("CSRF token missing or invalid: reload the page and try again."))

@@ -4,18 +4,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask import has_request_context
+from flask_babel import format_date
+from flask_babel import lazy_gettext as _l
+
 from app import current_settings
+from app.admin.dashboard.vocabulary import label
+
+
+def zoned(value: datetime | None, timezone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant in ``timezone`` with the zone written after it (``2026-12-01 09:00 JST``), so no
+    time on a page is ambiguous; zones without an abbreviation show their name."""
+    if value is None:
+        return "—"
+    moment = value.astimezone(ZoneInfo(timezone))
+    if "%a" in fmt and has_request_context():  # the weekday in the page's language (月, Mon)
+        fmt = fmt.replace("%a", format_date(moment.date(), "EEE").replace("%", "%%"))
+    label = moment.strftime("%Z")
+    if not label or label[0] in "+-":
+        label = timezone
+    return f"{moment.strftime(fmt)} {label}"
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC instant in the operator's zone (the quota zone, Asia/Tokyo by default)."""
-    if value is None:
-        return "—"
-    return value.astimezone(ZoneInfo(current_settings().quota_timezone)).strftime(fmt)
+    """A stored UTC instant in the operator's zone (the quota zone, Asia/Tokyo by default), labelled."""
+    return zoned(value, current_settings().quota_timezone, fmt)
 
 
 def count(value: int | float | None) -> str:
@@ -36,7 +53,7 @@ def attribute_value(value: Any) -> str:
 def age(seconds: float | None) -> str:
     """A duration in the largest sensible unit: ``4s``, ``3m 20s``, ``2h 5m``."""
     if seconds is None:
-        return "never"
+        return str(_l("never"))
     seconds = max(int(seconds), 0)
     if seconds < 60:
         return f"{seconds}s"
@@ -47,6 +64,12 @@ def age(seconds: float | None) -> str:
     return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
 
 
+def weekday(value: date) -> str:
+    """The short weekday in the page's language (``Mon`` / ``月``)."""
+    return format_date(value, "EEE")
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
-    "local": local_time, "count": count, "pct": percent, "age": age, "attr_value": attribute_value,
+    "local": local_time, "zoned": zoned, "label": label, "count": count, "pct": percent, "age": age,
+    "attr_value": attribute_value, "weekday": weekday,
 }

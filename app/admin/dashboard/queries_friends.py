@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -10,10 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.admin.dashboard.queries import Page
+from app.errors import SteplineError
 from app.models.delivery import Delivery, Enrollment
 from app.models.events import WebhookEvent
 from app.models.friends import Friend, FriendTag
 from app.models.scenarios import Scenario
+from app.scenarios.render import render_messages
+from app.services.definitions import definition_for
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,34 @@ class TimelineItem:
     label: str
     detail: str
     status: str
+    messages: list[dict[str, Any]] = field(default_factory=list)  # LINE message objects for the bubbles
+
+
+def event_messages(event: WebhookEvent) -> list[dict[str, Any]]:
+    """What the friend sent, as LINE message objects (text, sticker, image...) for a bubble."""
+    payload = event.payload or {}
+    message = payload.get("message") if event.type == "message" else None
+    if not isinstance(message, dict):
+        return []
+    kind = message.get("type")
+    if kind == "text":
+        return [{"type": "text", "text": str(message.get("text") or "")}]
+    if kind == "sticker":
+        return [{"type": "sticker", "packageId": message.get("packageId"), "stickerId": message.get("stickerId")}]
+    if kind == "image":
+        return [{"type": "image", "originalContentUrl": f"message {message.get('id', '')}"}]
+    return [{"type": str(kind)}]
+
+
+def delivery_messages(session: Session, delivery: Delivery, friend: Friend) -> list[dict[str, Any]]:
+    """The step's messages as this friend got them (their name and attributes filled in);
+    empty when the version or step is gone."""
+    try:
+        scn = definition_for(session, delivery.scenario_id, delivery.scenario_version)
+        step = scn.steps[scn.step_index(delivery.step_id)]
+    except (KeyError, ValueError, LookupError, SteplineError):
+        return []
+    return render_messages(step.messages, display_name=friend.display_name, attributes=friend.attributes or {})
 
 
 def _event_detail(event: WebhookEvent) -> str:
@@ -109,10 +140,12 @@ def friend_timeline(session: Session, friend: Friend, limit: int = 100) -> list[
     deliveries = session.scalars(
         sa.select(Delivery).where(Delivery.friend_id == friend.id).order_by(Delivery.due_at.desc()).limit(limit)
     )
-    items = [TimelineItem(e.timestamp, "event", e.type, _event_detail(e), e.status) for e in events]
+    items = [TimelineItem(e.timestamp, "event", e.type, _event_detail(e), e.status, event_messages(e))
+             for e in events]
     items += [
         TimelineItem(d.sent_at or d.due_at, "delivery", f"{d.scenario_id} / {d.step_id}",
-                     d.error or (f"cycle {d.cycle}" + (" · test" if d.is_test else "")), d.status)
+                     d.error or (f"cycle {d.cycle}" + (" · test" if d.is_test else "")), d.status,
+                     delivery_messages(session, d, friend))
         for d in deliveries
     ]
     return sorted(items, key=lambda item: item.at, reverse=True)[:limit]

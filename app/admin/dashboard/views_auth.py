@@ -7,6 +7,7 @@ import hmac
 import logging
 
 from flask import redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app import current_settings
@@ -37,13 +38,13 @@ def _safe_next(target: str | None) -> str:
 def login() -> str | Response | tuple[str, int]:
     """The password form; a success starts a fresh session (no fixation) with a new CSRF token."""
     if not current_settings().admin_password:
-        return render_template("dashboard/login.html", error="ADMIN_PASSWORD is not set: the dashboard is closed.",
+        return render_template("dashboard/login.html", error=_("ADMIN_PASSWORD is not set: the dashboard is closed."),
                                disabled=True), 503
     if request.method == "GET":
         return render_template("dashboard/login.html", next=request.args.get("next", ""))
     if not password_is_valid(request.form.get("password", "")):
         log.warning("dashboard login failed from %s", request.remote_addr)
-        return render_template("dashboard/login.html", error="パスワードが違います (wrong password).",
+        return render_template("dashboard/login.html", error=_("Wrong password."),
                                next=request.form.get("next", "")), 401
     target = _safe_next(request.form.get("next"))
     session.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.admin.dashboard import bp, queries
@@ -36,10 +37,12 @@ def deliveries() -> str:
     """``?status=failed`` (default): what LINE answered, for whom, which step, how many attempts."""
     status = request.args.get("status", DELIVERY_FAILED)
     if status not in STATUSES:
-        abort(400, description=f"status must be one of {', '.join(STATUSES)}")
+        abort(400, description=_("status must be one of %(statuses)s", statuses=", ".join(STATUSES)))
     with db.session() as session:
         page = queries.deliveries_by_status(session, status, _page_number())
-    return render_template("dashboard/deliveries.html", section="deliveries", page=page, status=status,
+    # the nav's "Failed deliveries" lights up on the failed list only, not on held or sent
+    section = "failed" if status == DELIVERY_FAILED else "deliveries"
+    return render_template("dashboard/deliveries.html", section=section, page=page, status=status,
                            statuses=STATUSES)
 
 
@@ -49,7 +52,7 @@ def retry(delivery_id: int) -> Response:
     try:
         retry_delivery(delivery_id, utcnow())
     except SteplineError as exc:
-        flash(f"Delivery {delivery_id}: {exc}", "error")
+        flash(_("Delivery %(id)s: %(error)s", id=delivery_id, error=exc), "error")
     else:
-        flash(f"Delivery {delivery_id} queued for another attempt.", "success")
+        flash(_("Delivery %(id)s queued for another attempt.", id=delivery_id), "success")
     return redirect(url_for("dashboard.deliveries", status=request.form.get("status", DELIVERY_FAILED)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, render_template, request
+from flask_babel import gettext as _
 
 from app.admin.dashboard import bp
 from app.admin.dashboard.queries_friends import (
@@ -15,9 +16,9 @@ from app.admin.dashboard.queries_friends import (
     tags_by_friend,
 )
 from app.extensions import db
-from app.models.friends import FRIEND_ACTIVE, FRIEND_BLOCKED, Friend
+from app.models.friends import FRIEND_ACTIVE, FRIEND_BLOCKED, FRIEND_TEST, Friend
 
-STATUSES = (FRIEND_ACTIVE, FRIEND_BLOCKED)
+STATUSES = (FRIEND_ACTIVE, FRIEND_BLOCKED, FRIEND_TEST)  # test: known only from a test send
 
 
 @bp.route("/friends")
@@ -49,7 +50,7 @@ def friend(friend_id: int) -> str:
     with db.session() as session:
         row = session.get(Friend, friend_id)
         if row is None:
-            abort(404, description=f"friend {friend_id} does not exist")
+            abort(404, description=_("Friend %(id)s does not exist.", id=friend_id))
         tags = tags_by_friend(session, [friend_id]).get(friend_id, [])
         enrollments = friend_enrollments(session, friend_id)
         timeline = friend_timeline(session, row)

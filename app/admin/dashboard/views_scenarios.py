@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.admin.api_scenarios import start_audience_jobs
-from app.admin.dashboard import bp, charts
+from app.admin.auth import audit_note
+from app.admin.dashboard import bp, charts, queries
+from app.admin.dashboard.sorting import parse_sort, sort_rows
+from app.admin.dashboard.vocabulary import label
 from app.delivery import stats
 from app.errors import SteplineError
 from app.extensions import db
@@ -19,6 +24,8 @@ from app.models.base import utcnow
 from app.models.scenarios import Scenario
 from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.filters import matches
+from app.scenarios.render import render_messages
+from app.scenarios.schema import ScenarioDef
 from app.services import scenarios as scenario_service
 from app.services.definitions import definition_for
 
@@ -29,12 +36,37 @@ LIFECYCLE_ACTIONS = {
 }
 
 
+def _total(name: str) -> Any:
+    return lambda pair: getattr(pair[1], name, 0) if pair[1] is not None else 0
+
+
+# every column of the scenarios table, with the key it sorts by (rows are (scenario, totals) pairs)
+SORT_KEYS: dict[str, Any] = {
+    "name": lambda pair: pair[0].name.casefold(),
+    "status": lambda pair: pair[0].status,
+    "version": lambda pair: pair[0].version,
+    "enrolled": _total("enrolled"),
+    "active": _total("active"),
+    "completed": _total("completed"),
+    "blocked": _total("blocked"),
+    "sent": _total("sent"),
+    "replies": _total("replies"),
+    "goals": _total("goal_conversions"),
+    "next_send": lambda pair: pair[2],
+    "updated": lambda pair: pair[0].updated_at,
+}
+
+
 def _render_list(status: int = 200, **context: Any) -> tuple[str, int]:
+    sort = parse_sort(request.args.get("sort"), list(SORT_KEYS), "name")
     with db.session() as session:
         rows = scenario_service.list_scenarios(session)
         totals = {row.scenario_id: row for row in stats.scenario_stats(session)}
-    return render_template("dashboard/scenarios.html", section="scenarios", scenarios=rows, totals=totals,
-                           **context), status
+        next_send = queries.next_send_by_scenario(session)
+    table = sort_rows([(s, totals.get(s.id), next_send.get(s.id) if s.status == "live" else None) for s in rows],
+                      sort, SORT_KEYS)
+    return render_template("dashboard/scenarios.html", section="scenarios", scenarios=rows, rows=table,
+                           totals=totals, sort=sort, **context), status
 
 
 @bp.route("/scenarios")
@@ -61,7 +93,7 @@ def upload() -> tuple[str, int]:
     files = _uploaded_files()
     form = {"source": request.form.get("source", ""), "source_name": request.form.get("source_name", "")}
     if not files:
-        return _render_list(400, upload_errors=[], upload_message="Choose a file or paste a scenario.", form=form)
+        return _render_list(400, upload_errors=[], upload_message=_("Choose a file or paste a scenario."), form=form)
     now = utcnow()
     try:
         with db.transaction() as session:
@@ -81,14 +113,16 @@ def lifecycle(scenario_id: str, action: str) -> Response:
     if change is None:
         abort(404)
     now = utcnow()
+    audit_note(scenario=scenario_id, action=action)
     try:
         with db.transaction() as session:
             done = change(session, scenario_id, now)
     except SteplineError as exc:
-        flash(f"{scenario_id}: {exc}", "error")
+        flash(_("%(id)s: %(error)s", id=scenario_id, error=exc), "error")
     else:
         start_audience_jobs([scenario_id] if done.needs_audience else [])
-        flash(f"{scenario_id}: {action} done — now {done.scenario.status}.{_audience_note(done)}", "success")
+        flash(_("%(id)s: %(action)s done — now %(status)s.", id=scenario_id, action=label(action),
+                status=label(done.scenario.status)) + _audience_note(done), "success")
     back = request.form.get("next", "")
     if not back.startswith("/admin/"):
         back = url_for("dashboard.scenarios")
@@ -98,9 +132,9 @@ def lifecycle(scenario_id: str, action: str) -> Response:
 def _audience_note(done: Any) -> str:
     """What an ``audience: all`` publish did with the existing friends."""
     if done.needs_audience:
-        return " Existing friends are being enrolled in the background."
+        return " " + _("Existing friends are being enrolled in the background.")
     if done.audience_enrolled:
-        return f" {done.audience_enrolled} existing friend(s) enrolled."
+        return " " + _("%(n)s existing friend(s) enrolled.", n=done.audience_enrolled)
     return ""
 
 
@@ -132,25 +166,50 @@ def scenario(scenario_id: str) -> str:
     with db.session() as session:
         row = session.get(Scenario, scenario_id)
         if row is None:
-            abort(404, description=f"scenario {scenario_id!r} does not exist")
+            abort(404, description=_("Scenario %(id)s does not exist.", id=scenario_id))
         definition = definition_for(session, scenario_id, row.version)
         numbers = stats.stats_for(session, scenario_id)
         start_text = request.args.get("start", "")
         attributes_text = request.args.get("attributes", "")
+        display_name_text = request.args.get("display_name", "").strip()
         timeline, start, filter_ok, preview_error = None, None, True, None
         if start_text:
             try:
                 start = parse_start(start_text, definition.timezone)
                 attributes = parse_attributes(attributes_text)
-                timeline = scenario_service.preview(session, scenario_id, start, attributes)
+                timeline = scenario_service.preview(session, scenario_id, start, attributes,
+                                                    display_name=display_name_text or None)
                 filter_ok = matches(definition.filter, attributes, set())  # tags are unknown in a preview
             except ValueError as exc:
-                preview_error = f"start: {exc}"
+                preview_error = _("start: %(error)s", error=exc)
             except SteplineError as exc:
                 preview_error = str(exc)
     return render_template(
         "dashboard/scenario.html", section="scenarios", scenario=row, definition=definition,
         steps=numbers.steps, totals=numbers.totals, goals=numbers.goals, rate_bar=charts.rate_bar,
         timeline=timeline, start=start, filter_ok=filter_ok, preview_error=preview_error,
-        start_text=start_text, attributes_text=attributes_text,
+        start_text=start_text, attributes_text=attributes_text, display_name_text=display_name_text,
+        step_messages=steps_as_written(definition),
     )
+
+
+class _AsWritten(Mapping[str, str]):
+    """Any attribute renders as its own placeholder, so the step table shows the text as written."""
+
+    def __getitem__(self, key: str) -> str:
+        return "{attribute." + key + "}"
+
+    def get(self, key: str, default: Any = None) -> str:  # type: ignore[override]
+        return self[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def steps_as_written(definition: ScenarioDef) -> dict[str, list[dict[str, Any]]]:
+    """Each step's LINE messages with ``{display_name}`` / ``{attribute.x}`` left visible."""
+    return {step.id: render_messages(step.messages, display_name="{display_name}", attributes=_AsWritten())
+            for step in definition.steps}

@@ -21,7 +21,7 @@ def test_every_page_redirects_to_login_when_not_logged_in(client: FlaskClient, p
 
 
 def test_login_page_renders_japanese_ready_html(client: FlaskClient) -> None:
-    body = client.get("/admin/login").get_data(as_text=True)
+    body = client.get("/admin/login", headers={"Accept-Language": "ja,en;q=0.5"}).get_data(as_text=True)
     assert '<html lang="ja">' in body
     assert '<meta charset="utf-8">' in body
     assert 'name="csrf_token"' in body
@@ -30,7 +30,7 @@ def test_login_page_renders_japanese_ready_html(client: FlaskClient) -> None:
 def test_wrong_password_shows_an_error_and_no_session(client: FlaskClient) -> None:
     response = login(client, "not-the-password")
     assert response.status_code == 401
-    assert "wrong password" in response.get_data(as_text=True)
+    assert "Wrong password" in response.get_data(as_text=True)
     assert client.get("/admin").status_code == 302
 
 

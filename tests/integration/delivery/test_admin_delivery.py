@@ -48,7 +48,33 @@ def test_test_send_of_all_steps_in_order(client: FlaskClient, admin_headers: dic
         add_scenario(session)
     answer = client.post("/admin/api/scenarios/welcome/test-send", json={"user_ids": [TESTER]}, headers=admin_headers)
     assert answer.json["sent"] == 3
-    assert [d["messages"][0]["text"] for d in sim.deliveries(to=TESTER)] == ["hello ", "tips", "offer"]
+    assert [d["messages"][0]["text"] for d in sim.deliveries(to=TESTER)] == ["hello User aaaa", "tips", "offer"]
+
+
+def test_test_send_renders_display_name_from_the_test_users_line_profile(
+        client: FlaskClient, admin_headers: dict[str, str], sim: SimulatorHandle) -> None:
+    sim.users(display_names={TESTER: "テスト太郎"})
+    with db.transaction() as session:
+        add_scenario(session)
+    client.post("/admin/api/scenarios/welcome/test-send", json={"user_ids": [TESTER], "step": "hello"},
+                headers=admin_headers)
+    [recorded] = sim.deliveries(to=TESTER)
+    assert recorded["messages"][0]["text"] == "hello テスト太郎"
+    with db.session() as session:
+        assert session.scalars(sa.select(Friend.display_name).where(Friend.user_id == TESTER)).one() == "テスト太郎"
+
+
+def test_test_send_to_an_unknown_user_adds_no_friend_an_audience_enrolls(
+        client: FlaskClient, admin_headers: dict[str, str], sim: SimulatorHandle) -> None:
+    from app.services import scenarios as service
+
+    with db.transaction() as session:
+        add_scenario(session, scenario_doc(status="draft"))
+    client.post("/admin/api/scenarios/welcome/test-send", json={"user_ids": [TESTER], "step": "tips"},
+                headers=admin_headers)
+    with db.session() as session:
+        assert session.scalars(sa.select(Friend.status).where(Friend.user_id == TESTER)).one() == "test"
+        assert service.audience_size(session, "welcome") == 0
 
 
 def test_test_send_errors_are_4xx(client: FlaskClient, admin_headers: dict[str, str], sim: SimulatorHandle) -> None:
@@ -114,3 +140,12 @@ def test_cli_stats_and_test_send(app: Flask, sim: SimulatorHandle) -> None:
     assert shown.exit_code == 0 and "hello" in shown.output and "enrolled 0" in shown.output
     bad = runner.invoke(args=["scenarios", "test-send", "welcome", "--to", "x"])
     assert bad.exit_code == 1
+
+
+def test_cli_test_send_prints_why_it_failed(app: Flask, sim: SimulatorHandle) -> None:
+    with db.transaction() as session:
+        add_scenario(session, scenario_doc(channel="nowhere"))
+    result = app.test_cli_runner().invoke(args=["scenarios", "test-send", "welcome", "--to", TESTER, "--step", "hello"])
+    assert result.exit_code == 1
+    assert "failed 1" in result.output
+    assert "LINE_CHANNEL_NOWHERE_ACCESS_TOKEN" in result.output

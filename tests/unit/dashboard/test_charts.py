@@ -74,7 +74,7 @@ def test_month_chart_stacks_earlier_days_under_each_day() -> None:
     (_, day1), (_, before2), (_, day2) = rects
     assert before2 == pytest.approx(day1) and day2 == pytest.approx(day1 / 2)
     titles = [t.text for t in root.iter(f"{SVG}title")]
-    assert "2日: 50 sent (month total 150)" in titles
+    assert "Day 2: 50 sent (month total 150)" in titles
 
 
 def test_month_chart_draws_limit_and_forecast_on_the_same_scale() -> None:
@@ -113,3 +113,24 @@ def test_rate_bar_warns_above_the_threshold() -> None:
     assert "rate-warn" in charts.rate_bar(0.2)
     assert "rate-value" not in charts.rate_bar(None)
     parse(charts.rate_bar(1.5))
+
+
+def _limit_label_and_rule(svg: str) -> tuple[float, float, float]:
+    root = parse(svg)
+    label = next(t for t in root.iter(f"{SVG}text") if "limit-label" in t.attrib.get("class", ""))
+    rule = next(ln for ln in root.iter(f"{SVG}line") if ln.attrib["class"] == "limit-line")
+    points = [tuple(float(v) for v in p.split(",")) for p in next(root.iter(f"{SVG}polyline")).attrib["points"].split()]
+    return float(label.attrib["y"]), float(rule.attrib["y1"]), points[-1][1]
+
+
+def test_limit_label_goes_under_the_rule_when_the_forecast_ends_above_it() -> None:
+    label_y, rule_y, forecast_end_y = _limit_label_and_rule(
+        charts.month_chart([DayBar(1, 300), DayBar(2, 300)], 30, limit=1000,
+                           forecast=[(2, 600), (2, 1050), (30, 1100)]))
+    assert forecast_end_y < rule_y < label_y - 10  # forecast above the rule, label's baseline a line below it
+
+
+def test_limit_label_stays_over_the_rule_when_the_forecast_ends_below_it() -> None:
+    label_y, rule_y, forecast_end_y = _limit_label_and_rule(
+        charts.month_chart([DayBar(1, 300)], 30, limit=1000, forecast=[(1, 300), (30, 900)]))
+    assert label_y < rule_y < forecast_end_y

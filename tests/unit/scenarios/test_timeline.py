@@ -170,3 +170,25 @@ def test_timeline_entries_serialise_to_iso() -> None:
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
         step_due(scenario({"after": "0s"}), 0, datetime(2026, 3, 6), None)
+
+
+def test_preview_marks_a_step_the_send_window_moved_with_its_original_time() -> None:
+    scn = scenario({"after": "0s"}, send_window={"from": "09:00", "to": "21:00"})
+    (entry,) = timeline(scn, utc(2026, 3, 6, 14))  # 23:00 in Tokyo: outside the window
+    assert entry.moved_from_utc == utc(2026, 3, 6, 14)
+    assert entry.due_local == datetime(2026, 3, 7, 9, tzinfo=TOKYO)
+    assert entry.to_dict()["moved_from_utc"] == "2026-03-06T14:00:00+00:00"
+
+
+def test_preview_leaves_steps_inside_the_window_unmarked() -> None:
+    scn = scenario({"after": "0s"}, send_window={"from": "09:00", "to": "21:00"})
+    (entry,) = timeline(scn, utc(2026, 3, 6, 3))
+    assert entry.moved_from_utc is None
+    assert "moved_from_utc" not in entry.to_dict()
+
+
+def test_preview_marks_a_step_pushed_into_the_next_window_by_the_step_before_it() -> None:
+    scn = scenario({"after": "0s"}, {"after": "30m"}, send_window={"from": "09:00", "to": "21:00"})
+    first, second = timeline(scn, utc(2026, 3, 6, 14))  # 23:00 and 23:30 in Tokyo
+    assert second.moved_from_utc == utc(2026, 3, 6, 14, 30)
+    assert second.due_utc == first.due_utc == utc(2026, 3, 7, 0)
