@@ -8,6 +8,7 @@ from flask import Flask
 
 from app.config import Settings, load_settings
 from app.extensions import db, redis_handle
+from app.secret_key import instance_secret_key
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -15,7 +16,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.secret_key,
+        SECRET_KEY=settings.secret_key or instance_secret_key(app.instance_path),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         TESTING=settings.testing,
         SESSION_COOKIE_HTTPONLY=True,

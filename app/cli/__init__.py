@@ -18,3 +18,11 @@ def register_cli(app: Flask) -> None:
     from app.cli.delivery import deliveries_group
 
     app.cli.add_command(deliveries_group)
+
+    from app.cli.staff import staff_group
+
+    app.cli.add_command(staff_group)
+
+    from app.cli.audit import audit_group
+
+    app.cli.add_command(audit_group)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from app.admin.auth import requires
 from app.admin.dashboard import bp, queries
 from app.delivery.retry import retry_delivery
 from app.errors import SteplineError
@@ -32,6 +33,7 @@ def _page_number() -> int:
 
 
 @bp.route("/deliveries")
+@requires("viewer")
 def deliveries() -> str:
     """``?status=failed`` (default): what LINE answered, for whom, which step, how many attempts."""
     status = request.args.get("status", DELIVERY_FAILED)
@@ -44,6 +46,7 @@ def deliveries() -> str:
 
 
 @bp.route("/deliveries/<int:delivery_id>/retry", methods=["POST"])
+@requires("operator")
 def retry(delivery_id: int) -> Response:
     """Queue a failed delivery again (under a new retry key: LINE refused the old request)."""
     try:

@@ -11,6 +11,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from app import current_settings
+from app.admin.auth import requires
 from app.admin.dashboard import bp, charts, queries
 from app.extensions import db, redis_handle
 from app.models.base import utcnow
@@ -81,6 +82,7 @@ def _panel(session: Session, channel: str, now: datetime) -> ChannelPanel:
 
 
 @bp.route("", strict_slashes=False)
+@requires("viewer")
 def overview() -> str:
     """``/admin``: quota, forecast, alerts, pipeline, RQ and webhook traffic at a glance."""
     now = utcnow()

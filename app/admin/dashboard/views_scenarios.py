@@ -11,6 +11,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.admin.api_scenarios import start_audience_jobs
+from app.admin.auth import requires
 from app.admin.dashboard import bp, charts
 from app.delivery import stats
 from app.errors import SteplineError
@@ -38,6 +39,7 @@ def _render_list(status: int = 200, **context: Any) -> tuple[str, int]:
 
 
 @bp.route("/scenarios")
+@requires("viewer")
 def scenarios() -> tuple[str, int]:
     """Every scenario with its lifecycle state and delivery totals, plus the upload form."""
     return _render_list()
@@ -56,6 +58,7 @@ def _uploaded_files() -> list[tuple[str, str]]:
 
 
 @bp.route("/scenarios/upload", methods=["POST"])
+@requires("admin")
 def upload() -> tuple[str, int]:
     """Validate and store the uploaded documents atomically; errors are shown next to the form."""
     files = _uploaded_files()
@@ -75,6 +78,7 @@ def upload() -> tuple[str, int]:
 
 
 @bp.route("/scenarios/<scenario_id>/<action>", methods=["POST"])
+@requires("admin")
 def lifecycle(scenario_id: str, action: str) -> Response:
     """Publish, pause or resume, then back to where the button was."""
     change = LIFECYCLE_ACTIONS.get(action)
@@ -127,6 +131,7 @@ def parse_attributes(text: str) -> dict[str, Any]:
 
 
 @bp.route("/scenarios/<scenario_id>")
+@requires("viewer")
 def scenario(scenario_id: str) -> str:
     """One scenario: per-step stats (with block rate) and a preview of its timeline."""
     with db.session() as session:
