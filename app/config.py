@@ -40,6 +40,7 @@ class Settings:
     admin_token: str = ""
     admin_password: str = ""
     secret_key: str = ""  # empty: a random key kept in the instance folder (app.secret_key)
+    instance_path: str = ""  # empty: Flask's default, ./instance next to the app package
     quota_timezone: str = "Asia/Tokyo"
     quota_plan: str = ""
     max_body_bytes: int = 1024 * 1024
@@ -94,6 +95,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "admin_token": env.get("ADMIN_TOKEN", ""),
         "admin_password": env.get("ADMIN_PASSWORD", ""),
         "secret_key": env.get("SECRET_KEY", ""),  # unset: create_app uses the instance folder's key
+        "instance_path": env.get("STEPLINE_INSTANCE_PATH", ""),
         "quota_timezone": env.get("QUOTA_TIMEZONE") or "Asia/Tokyo",
         "quota_plan": env.get("LINE_QUOTA_PLAN", ""),
         "channels": _channels(env),

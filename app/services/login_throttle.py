@@ -29,7 +29,8 @@ def retry_after(login: str, address: str) -> int:
     now, client, wait = clock(), redis_handle.client, 0.0
     for key, limit in _keys(login, address):
         client.zremrangebyscore(key, 0, now - WINDOW_SECONDS)
-        scores = [score for _, score in client.zrange(key, 0, -1, withscores=True)]
+        entries: list[tuple[bytes, float]] = client.zrange(key, 0, -1, withscores=True)  # type: ignore[assignment]
+        scores = [score for _, score in entries]
         if len(scores) >= limit:
             # the failure whose expiry brings the count back under the limit
             wait = max(wait, scores[len(scores) - limit] + WINDOW_SECONDS - now)

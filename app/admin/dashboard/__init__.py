@@ -66,14 +66,16 @@ def _error_page(exc: HTTPException) -> tuple[str, int]:
 
 def init_app(app: Flask) -> None:
     """Register the dashboard blueprint, its template helpers and the session cookie policy."""
-    from app.admin.dashboard import (  # noqa: F401 - importing registers the routes
+    from app.admin.dashboard import (  # noqa: F401 - importing registers the routes  # noqa: F401
+        views_account,
+        views_audit,
         views_auth,
         views_deliveries,
         views_friends,
         views_overview,
         views_scenarios,
+        views_staff,
     )
-    from app.admin.dashboard import views_account, views_audit, views_staff  # noqa: F401
 
     app.session_interface = ServerSessionInterface(SESSION_LIFETIME)
     app.permanent_session_lifetime = SESSION_LIFETIME
