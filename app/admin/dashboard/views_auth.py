@@ -58,7 +58,8 @@ def login() -> str | Response | tuple[str, int, dict[str, str]] | tuple[str, int
     """The login form. An empty login name means ``admin`` (the ADMIN_PASSWORD owner)."""
     if request.method == "GET":
         return render_template("dashboard/login.html", next=request.args.get("next", ""))
-    login_name = (request.form.get("email") or BUILTIN_OWNER).strip().lower()
+    form = request.form
+    login_name = (form.get("email") or form.get("login") or form.get("username") or BUILTIN_OWNER).strip().lower()
     address = request.remote_addr or "unknown"
     wait = login_throttle.retry_after(login_name, address)
     if wait:
