@@ -48,7 +48,8 @@ def test_token_is_printed_once_stored_hashed_and_works_with_the_role(app: Flask,
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/admin/api/scenarios", headers=headers).status_code == 200
     assert client.post("/admin/api/scenarios/x/pause", headers=headers).status_code == 403
-    assert "grafana" in staff(app, "tokens", "bot@example.com").output
+    listed = staff(app, "tokens", "bot@example.com").output
+    assert "grafana" in listed and "last used never" not in listed  # the request above was recorded
     assert staff(app, "token", "bot@example.com", "--name", "grafana").exit_code == 1  # names are unique
     assert staff(app, "revoke-token", "bot@example.com", "grafana").exit_code == 0
     assert client.get("/admin/api/scenarios", headers=headers).status_code == 401

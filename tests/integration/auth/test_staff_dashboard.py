@@ -91,3 +91,13 @@ def test_a_weak_password_or_a_bad_email_is_refused_on_the_staff_page(logged_in: 
     response = form_post(owner, "/admin/staff", {"email": "new@example.com", "role": "viewer", "password": "short"})
     assert response.status_code == 400
     assert form_post(owner, "/admin/staff", {"email": "not-an-email", "role": "viewer"}).status_code == 400
+
+
+def test_an_owner_sets_a_password_and_the_members_sessions_end(app: Flask, logged_in: LoggedIn) -> None:
+    owner = logged_in("boss@example.com", "owner")
+    member = logged_in("m@example.com", "viewer")
+    assert 'action="/admin/staff/m@example.com/password"' in owner.get("/admin/staff").get_data(as_text=True)
+    new = "a brand new password"
+    assert form_post(owner, "/admin/staff/m@example.com/password", {"password": new}).status_code == 302
+    assert member.get("/admin/friends").status_code == 302
+    assert staff_login(app.test_client(), "m@example.com", new).status_code == 302
