@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models.base import utcnow
 from app.models.staff import Staff, StaffSession, StaffToken
 from app.staff.credentials import WeakPassword, digest, hash_password, new_secret, verify_password
-from app.staff.roles import BUILTIN_OWNER, EXPORT, ROLES, Identity
+from app.staff.roles import BUILTIN_OWNER, ROLES, Identity
 
 INVITE_LIFETIME = timedelta(days=3)
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most once a minute
@@ -283,7 +283,3 @@ def authenticate(email: str, password: str, now: datetime | None = None) -> Iden
         identity = staff_identity(row)
         session.commit()
         return identity
-
-
-def export_permission() -> str:
-    return EXPORT

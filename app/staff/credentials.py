@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -12,8 +13,13 @@ MIN_PASSWORD_LENGTH = 10
 TOKEN_BYTES = 32  # 256 random bits for API tokens, session ids and invite links
 
 _hasher = PasswordHasher()
-# verified against when the login name is unknown, so both cases take the same time
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the login name is unknown, so both cases take the same time
+    (made on first use: importing this module costs nothing)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class WeakPassword(ValueError):
@@ -30,7 +36,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, presented: str) -> bool:
     """Constant work whether or not there is a stored hash; never raises on a bad hash."""
     try:
-        return _hasher.verify(stored or _DUMMY_HASH, presented) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), presented) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
