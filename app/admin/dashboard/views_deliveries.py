@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app.admin.auth import requires
+from app.admin.auth import audit_note, requires
 from app.admin.dashboard import bp, queries
 from app.delivery.retry import retry_delivery
 from app.errors import SteplineError
@@ -52,6 +52,7 @@ def retry(delivery_id: int) -> Response:
     try:
         retry_delivery(delivery_id, utcnow())
     except SteplineError as exc:
+        audit_note(error=str(exc))  # the redirect looks like success: say in the record that it was not
         flash(f"Delivery {delivery_id}: {exc}", "error")
     else:
         flash(f"Delivery {delivery_id} queued for another attempt.", "success")

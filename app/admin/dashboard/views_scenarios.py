@@ -11,7 +11,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.admin.api_scenarios import start_audience_jobs
-from app.admin.auth import requires
+from app.admin.auth import audit_note, requires
 from app.admin.dashboard import bp, charts
 from app.delivery import stats
 from app.errors import SteplineError
@@ -89,6 +89,7 @@ def lifecycle(scenario_id: str, action: str) -> Response:
         with db.transaction() as session:
             done = change(session, scenario_id, now)
     except SteplineError as exc:
+        audit_note(error=str(exc))  # the redirect looks like success: say in the record that it was not
         flash(f"{scenario_id}: {exc}", "error")
     else:
         start_audience_jobs([scenario_id] if done.needs_audience else [])

@@ -131,3 +131,12 @@ def test_prune_removes_entries_older_than_the_days_given_and_keeps_a_year(app: F
     done = runner.invoke(args=["audit", "prune", "--older-than", "400"])
     assert done.exit_code == 0 and "1 audit entries" in done.output
     assert [row["action"] for row in audit.entries()] == ["audit.prune", "recent.write"]
+
+
+def test_a_dashboard_action_that_failed_says_so_in_its_record(client: FlaskClient, bearer: Headers,
+                                                              logged_in: Callable[[str, str], FlaskClient]) -> None:
+    operator = logged_in("ops@example.com", "operator")
+    assert form_post(operator, "/admin/deliveries/999999/retry").status_code == 302
+    entry = _log(client, bearer("admin"), "?actor=ops@example.com")[0]
+    assert entry["action"] == "dashboard.retry" and entry["target"] == "999999"
+    assert "error" in entry["details"]
