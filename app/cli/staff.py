@@ -59,7 +59,8 @@ def list_command() -> None:
         flags = ["export" if row.can_export else "", "" if row.enabled else "DISABLED",
                  "" if row.has_password else "no-password"]
         last = row.last_login_at.isoformat(timespec="seconds") if row.last_login_at else "never"
-        click.echo(f"{row.email:<40} {row.role:<9} last login {last:<26} {' '.join(f for f in flags if f)}")
+        click.echo(f"{row.email:<40} {row.role:<9} created {row.created_at:%Y-%m-%d}  last login {last:<26} "
+                   f"{' '.join(f for f in flags if f)}  {row.display_name}".rstrip())
 
 
 @staff_group.command("set-role")

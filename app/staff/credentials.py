@@ -9,7 +9,7 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = 8
 TOKEN_BYTES = 32  # 256 random bits for API tokens, session ids and invite links
 
 _hasher = PasswordHasher()
