@@ -6,13 +6,13 @@ this table answers 401/403/200-ish per role as the expected permission says.
 
 from __future__ import annotations
 
-import re
+import uuid
 from collections.abc import Callable
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.routing import Rule
+from werkzeug.routing import AnyConverter, FloatConverter, IntegerConverter, Rule, UUIDConverter
 
 from app.admin.auth import PUBLIC_ENDPOINTS
 from app.staff.roles import ROLES, allows
@@ -55,13 +55,20 @@ def admin_rules(app: Flask) -> list[tuple[Rule, str]]:
     return rules
 
 
-def sample_path(rule: Rule) -> str:
-    """The rule with arguments that name nothing existing (ints: 999999, strings: nosuch)."""
-    def fill(match: re.Match[str]) -> str:
-        converter = match.group(1) or ""
-        return "999999" if converter.startswith("int") else "nosuch@example.com"
-
-    return re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?\w+>", fill, rule.rule)
+def sample_path(app: Flask, rule: Rule, method: str) -> str:
+    """The rule with arguments that name nothing existing but match its converters (so routing
+    never answers 404 before the permission check): ints 999999, strings nosuch@example.com."""
+    values: dict[str, object] = {}
+    for name, converter in rule._converters.items():
+        if isinstance(converter, IntegerConverter | FloatConverter):
+            values[name] = 999999
+        elif isinstance(converter, UUIDConverter):
+            values[name] = uuid.UUID(int=0)
+        elif isinstance(converter, AnyConverter):
+            values[name] = sorted(converter.items)[0]  # type: ignore[attr-defined]
+        else:
+            values[name] = "nosuch@example.com"
+    return app.url_map.bind("localhost").build(rule.endpoint, values, method=method)
 
 
 def needed(app: Flask, endpoint: str) -> str | None:
@@ -92,7 +99,7 @@ def test_every_route_answers_each_role_as_its_permission_says(
     for rule, method in admin_rules(app):
         need = EXPECTED.get(rule.endpoint) or needed(app, rule.endpoint)
         assert need is not None, rule.endpoint
-        path = sample_path(rule)
+        path = sample_path(app, rule, method)
         api = path.startswith("/admin/api")
         table.append((method, path, "anonymous", _call(client, method, path, {})))
         for role in ROLES:
