@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, abort, g, has_request_context, jsonify, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, has_request_context, jsonify, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
 from app import current_settings
@@ -179,9 +179,18 @@ def _closed_gate() -> Response | None:
     return response
 
 
+def _is_export() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "required_permission", None) == "export"
+
+
 def _audit_write(response: Response) -> Response:
-    """Record every successful non-GET /admin request: actor, endpoint, view args, notes, address."""
-    if request.method in SAFE_METHODS or not _is_admin_path() or response.status_code >= 400:
+    """Record every successful non-GET /admin request, and every export (a read, but SPEC §7 wants
+    who took the data and why: ``?reason=`` or ``audit_note(reason=...)``): actor, endpoint, view
+    args, notes and query parameters, address."""
+    if not _is_admin_path() or response.status_code >= 400:
+        return response
+    if request.method in SAFE_METHODS and not _is_export():
         return response
     identity = g.get(_IDENTITY)
     if identity is None or request.endpoint is None:

@@ -140,3 +140,22 @@ def test_a_dashboard_action_that_failed_says_so_in_its_record(client: FlaskClien
     entry = _log(client, bearer("admin"), "?actor=ops@example.com")[0]
     assert entry["action"] == "dashboard.retry" and entry["target"] == "999999"
     assert "error" in entry["details"]
+
+
+def test_an_export_is_recorded_with_its_reason_though_it_only_reads(app: Flask, bearer: Headers) -> None:
+    from flask import jsonify
+
+    from app.admin.auth import audit_note, requires
+
+    @requires("export")
+    def export_friends() -> object:
+        audit_note(rows=2)
+        return jsonify(rows=[1, 2])
+
+    app.add_url_rule("/admin/api/test-export", "test_export", export_friends)
+    client = app.test_client()
+    assert client.get("/admin/api/test-export?reason=campaign", headers=bearer("admin")).status_code == 403
+    assert client.get("/admin/api/test-export?reason=campaign", headers=bearer("owner")).status_code == 200
+    entry = _log(client, bearer("admin"))[0]
+    assert (entry["actor"], entry["action"]) == ("token:owner-ci", "test_export")
+    assert entry["details"] == {"rows": 2, "reason": "campaign"}
