@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from flask import Flask
 
 from app import logs
 from app.config import Settings, load_settings
 from app.extensions import db, redis_handle
+from app.secret_key import instance_secret_key
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app; nothing connects until a request or command needs it."""
     settings = settings or load_settings()
-    app = Flask(__name__)
+    app = Flask(__name__, instance_path=os.path.abspath(settings.instance_path) if settings.instance_path else None)
     app.config.update(
-        SECRET_KEY=settings.secret_key,
+        SECRET_KEY=settings.secret_key or instance_secret_key(app.instance_path),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         TESTING=settings.testing,
         SESSION_COOKIE_HTTPONLY=True,

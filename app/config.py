@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -40,7 +39,8 @@ class Settings:
     line_api_base_url: str = DEFAULT_LINE_API_BASE_URL
     admin_token: str = ""
     admin_password: str = ""
-    secret_key: str = "dev-only-secret-key"
+    secret_key: str = ""  # empty: a random key kept in the instance folder (app.secret_key)
+    instance_path: str = ""  # empty: Flask's default, ./instance next to the app package
     quota_timezone: str = "Asia/Tokyo"
     quota_plan: str = ""
     max_body_bytes: int = 1024 * 1024
@@ -85,13 +85,6 @@ def _channels(env: Mapping[str, str]) -> dict[str, Channel]:
     return channels
 
 
-def _derived_secret_key(env: Mapping[str, str]) -> str:
-    """Without SECRET_KEY, a key derived from the admin secrets: the same in every process (so
-    sessions survive across gunicorn workers), and never the password itself."""
-    material = f"{env.get('ADMIN_PASSWORD', '')}\x1f{env.get('ADMIN_TOKEN', '')}".encode()
-    return hashlib.sha256(b"stepline-session-key\x1f" + material).hexdigest()
-
-
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Build :class:`Settings` from ``env`` (default ``os.environ``) plus explicit overrides."""
     env = os.environ if env is None else env
@@ -101,7 +94,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "line_api_base_url": (env.get("LINE_API_BASE_URL") or DEFAULT_LINE_API_BASE_URL).rstrip("/"),
         "admin_token": env.get("ADMIN_TOKEN", ""),
         "admin_password": env.get("ADMIN_PASSWORD", ""),
-        "secret_key": env.get("SECRET_KEY") or _derived_secret_key(env),
+        "secret_key": env.get("SECRET_KEY", ""),  # unset: create_app uses the instance folder's key
+        "instance_path": env.get("STEPLINE_INSTANCE_PATH", ""),
         "quota_timezone": env.get("QUOTA_TIMEZONE") or "Asia/Tokyo",
         "quota_plan": env.get("LINE_QUOTA_PLAN", ""),
         "channels": _channels(env),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from demo import state as demo_state
 from demo.friends import DemoFriends
+from demo.staff import create_demo_staff, logins_text
 from devstack.processes import ROOT, Stack
 from linesim.testing import SimulatorHandle, start_subprocess
 
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print("==> migrating the database")
         stack.release()
+        staff = create_demo_staff(stack)
         print("==> starting web, worker and scheduler")
         stack.start_web()
         stack.start_worker()
@@ -100,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         print("==> loading scenarios/*.yaml through the admin API")
         _upload_scenarios(stack, admin_token)
         print(f"""
-  Dashboard:   {stack.base_url}/admin      (password: {admin_password})
+  Dashboard:   {stack.base_url}/admin      (login admin / {admin_password}, or staff:)
+{logins_text(staff)}
   Admin API:   {stack.base_url}/admin/api/scenarios   (Authorization: Bearer {admin_token})
   Metrics:     {stack.base_url}/metrics
   Simulator:   {sim.base_url}/_sim/deliveries   (what LINE received)

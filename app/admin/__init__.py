@@ -11,6 +11,10 @@ def init_app(app: Flask) -> None:
 
     register_error_handlers(app)
 
+    from app.admin.auth import init_app as init_auth
+
+    init_auth(app)
+
     from app.admin.api_scenarios import bp as scenarios_api_bp
 
     app.register_blueprint(scenarios_api_bp)
@@ -22,6 +26,10 @@ def init_app(app: Flask) -> None:
     from app.admin.api_quota import bp as quota_api_bp
 
     app.register_blueprint(quota_api_bp)
+
+    from app.admin.api_audit import bp as audit_api_bp
+
+    app.register_blueprint(audit_api_bp)
 
     from app.admin.dashboard import init_app as init_dashboard
 

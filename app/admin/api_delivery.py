@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app import current_settings
-from app.admin.auth import require_admin
+from app.admin.auth import requires
 from app.delivery import stats
 from app.delivery.retry import delivery_dict, list_deliveries, requeue_failed
 from app.delivery.test_send import send_test
@@ -28,7 +28,7 @@ def _json_object() -> dict[str, Any]:
 
 
 @bp.post("/scenarios/<scenario_id>/test-send")
-@require_admin
+@requires("operator")
 def test_send(scenario_id: str) -> Response:
     """``{"user_ids": ["U…"], "step": "id" | null}``: push now, one step or all steps in order."""
     body = _json_object()
@@ -42,14 +42,14 @@ def test_send(scenario_id: str) -> Response:
 
 
 @bp.get("/scenarios/<scenario_id>/stats")
-@require_admin
+@requires("viewer")
 def scenario_stats(scenario_id: str) -> Response:
     with db.session() as session:
         return jsonify(stats.stats_for(session, scenario_id).as_dict())
 
 
 @bp.get("/deliveries")
-@require_admin
+@requires("viewer")
 def deliveries() -> Response:
     """``?status=failed&scenario=<id>&limit=100&before=<id>`` newest first."""
     limit = request.args.get("limit", "100")
@@ -63,7 +63,7 @@ def deliveries() -> Response:
 
 
 @bp.post("/deliveries/<int:delivery_id>/retry")
-@require_admin
+@requires("operator")
 def retry(delivery_id: int) -> Response:
     """A failed delivery goes out again under a new retry key (LINE refused the old request)."""
     with db.transaction() as session:

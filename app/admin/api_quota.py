@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app import current_settings
-from app.admin.auth import require_admin
+from app.admin.auth import requires
 from app.config import DEFAULT_CHANNEL
 from app.errors import NotFound
 from app.extensions import db
@@ -36,7 +36,7 @@ def _status_dict(status: tracker.QuotaStatus) -> dict[str, Any]:
 
 
 @bp.get("/quota")
-@require_admin
+@requires("viewer")
 def quota_status() -> Response:
     """This month's quota of every configured channel."""
     now = utcnow()
@@ -46,7 +46,7 @@ def quota_status() -> Response:
 
 
 @bp.get("/quota/forecast")
-@require_admin
+@requires("viewer")
 def quota_forecast() -> Response:
     """``?channel=default``: the month's projected usage and the day the limit will be reached."""
     channel = _channel_arg(request.args.get("channel"))
@@ -56,7 +56,7 @@ def quota_forecast() -> Response:
 
 
 @bp.post("/quota/sync")
-@require_admin
+@requires("operator")
 def quota_sync() -> Response:
     """Reconcile with LINE now (``?channel=`` for one channel, else all); held pushes resume on the next tick."""
     settings = current_settings()

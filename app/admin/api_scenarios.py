@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
 from app.admin.api_errors import error_response
-from app.admin.auth import require_admin
+from app.admin.auth import requires
 from app.config import DEFAULT_CHANNEL
 from app.delivery.enrollment import on_named_event
 from app.errors import BadRequest, NotFound
@@ -95,7 +95,7 @@ def _body_text() -> str:
 
 
 @bp.put("/scenarios/<scenario_id>")
-@require_admin
+@requires("admin")
 def put_scenario(scenario_id: str) -> tuple[Response, int]:
     """Upload one scenario (YAML or JSON body, sniffed); 201 when created, 200 otherwise."""
     text = _body_text()
@@ -122,14 +122,14 @@ def _posted_files() -> list[tuple[str, str]]:
 
 
 @bp.post("/scenarios")
-@require_admin
+@requires("admin")
 def post_scenarios() -> Response:
     """Upload several files atomically (one invalid file changes nothing)."""
     return jsonify(scenarios=_upload(_posted_files()))
 
 
 @bp.get("/scenarios")
-@require_admin
+@requires("viewer")
 def list_scenarios() -> Response:
     with db.session() as session:
         counts = service.enrollment_counts(session)
@@ -139,7 +139,7 @@ def list_scenarios() -> Response:
 
 
 @bp.get("/scenarios/<scenario_id>")
-@require_admin
+@requires("viewer")
 def get_scenario(scenario_id: str) -> Response:
     with db.session() as session:
         scenario = service.get(session, scenario_id)
@@ -164,7 +164,7 @@ def _parse_instant(value: str | None, name: str) -> datetime:
 
 
 @bp.get("/scenarios/<scenario_id>/preview")
-@require_admin
+@requires("viewer")
 def preview(scenario_id: str) -> Response:
     """Timeline for ``start`` (ISO 8601; a time without offset is local to the scenario)."""
     start = _parse_instant(request.args.get("start"), "start")
@@ -190,19 +190,19 @@ def _transition(scenario_id: str, action: str) -> Response:
 
 
 @bp.post("/scenarios/<scenario_id>/publish")
-@require_admin
+@requires("admin")
 def publish(scenario_id: str) -> Response:
     return _transition(scenario_id, "publish")
 
 
 @bp.post("/scenarios/<scenario_id>/pause")
-@require_admin
+@requires("admin")
 def pause(scenario_id: str) -> Response:
     return _transition(scenario_id, "pause")
 
 
 @bp.post("/scenarios/<scenario_id>/resume")
-@require_admin
+@requires("admin")
 def resume(scenario_id: str) -> Response:
     return _transition(scenario_id, "resume")
 
@@ -215,7 +215,7 @@ def _json_object() -> dict[str, Any]:
 
 
 @bp.post("/scenarios/<scenario_id>/duplicate")
-@require_admin
+@requires("admin")
 def duplicate(scenario_id: str) -> tuple[Response, int]:
     new_id = _json_object().get("id")
     with db.transaction() as session:
@@ -224,7 +224,7 @@ def duplicate(scenario_id: str) -> tuple[Response, int]:
 
 
 @bp.delete("/scenarios/<scenario_id>")
-@require_admin
+@requires("admin")
 def delete(scenario_id: str) -> Response:
     """Delete a non-live scenario; live scenarios that enrolled into it go to ``error``."""
     with db.transaction() as session:
@@ -233,7 +233,7 @@ def delete(scenario_id: str) -> Response:
 
 
 @bp.post("/scenarios/<scenario_id>/enroll")
-@require_admin
+@requires("admin")
 def enroll(scenario_id: str) -> Response:
     user_ids = _json_object().get("user_ids")
     if not isinstance(user_ids, list) or not all(isinstance(u, str) for u in user_ids):
@@ -244,7 +244,7 @@ def enroll(scenario_id: str) -> Response:
 
 
 @bp.post("/events")
-@require_admin
+@requires("operator")
 def named_event() -> Response:
     """A named event for a friend: enrolls into live ``trigger: event:<name>`` scenarios."""
     payload = _json_object()
@@ -267,7 +267,7 @@ def named_event() -> Response:
 
 
 @bp.get("/schema")
-@require_admin
+@requires("viewer")
 def schema() -> Response:
     """JSON Schema of scenario documents (for editors)."""
     return jsonify(service.scenario_json_schema())

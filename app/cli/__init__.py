@@ -22,3 +22,11 @@ def register_cli(app: Flask) -> None:
     from app.cli.i18n import i18n_group
 
     app.cli.add_command(i18n_group)
+
+    from app.cli.staff import staff_group
+
+    app.cli.add_command(staff_group)
+
+    from app.cli.audit import audit_group
+
+    app.cli.add_command(audit_group)

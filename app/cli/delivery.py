@@ -12,6 +12,7 @@ from app.delivery.retry import list_deliveries, retry_delivery
 from app.delivery.test_send import send_test
 from app.extensions import db
 from app.models.base import utcnow
+from app.services.audit import record_cli
 from app.services.line_edge import line_client
 from workers.delivery_jobs import enqueue_send
 from workers.runtime import boot
@@ -27,6 +28,7 @@ def test_send_command(scenario_id: str, user_ids: tuple[str, ...], step: str | N
     with _reported_errors():
         result = send_test(lambda channel: line_client(settings, channel), scenario_id, list(user_ids), step)
     summary = result.summary
+    record_cli("scenarios.test_send", scenario_id, recipients=len(user_ids), step=step)
     click.echo(f"{scenario_id}: steps {', '.join(result.steps)} -> sent {summary.sent}, failed {summary.failed}, "
                f"retrying {summary.retrying}, held {summary.held}, skipped {summary.skipped}")
     for reason in result.errors:
@@ -84,4 +86,5 @@ def retry_command(delivery_ids: tuple[int, ...]) -> None:
         for delivery_id in delivery_ids:
             retry_delivery(delivery_id, utcnow())
     enqueue_send(list(delivery_ids))
+    record_cli("deliveries.retry", ",".join(str(i) for i in delivery_ids))
     click.echo(f"{len(delivery_ids)} deliveries queued again")

@@ -22,6 +22,7 @@ from app.extensions import db
 from app.models.base import utcnow
 from app.scenarios.errors import ScenarioInvalid
 from app.services import scenarios as service
+from app.services.audit import record_cli
 
 SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -97,6 +98,7 @@ def load(files: tuple[str, ...]) -> None:
             for row in item.impact:
                 click.echo(f"          step {row.step_id}: {row.friends} friend(s) waiting ({row.change})")
         pending = result.audience_pending
+    record_cli("scenarios.load", ",".join(item.scenario.id for item in result.scenarios), files=len(files))
     _run_audiences(pending)
 
 
@@ -174,6 +176,7 @@ def _transition_command(action: str) -> Callable[[str], None]:
             enrolled = f", {done.audience_enrolled} existing friends enrolled" if done.audience_enrolled else ""
             click.echo(f"{scenario_id}: {done.scenario.status}{enrolled}")
             pending = [scenario_id] if done.needs_audience else []
+        record_cli(f"scenarios.{action}", scenario_id)
         _run_audiences(pending)
 
     command.__doc__ = {"publish": "Make a draft (or paused / error) scenario live.",
@@ -194,6 +197,7 @@ def duplicate(scenario_id: str, new_id: str) -> None:
     with _reported_errors(), db.transaction() as session:
         copy = service.duplicate(session, scenario_id, new_id, utcnow())
         click.echo(f"{copy.id}: draft copy of {scenario_id}")
+    record_cli("scenarios.duplicate", scenario_id, new_id=new_id)
 
 
 @scenarios_group.command("delete")
@@ -202,6 +206,7 @@ def delete(scenario_id: str) -> None:
     """Delete a scenario that is not live (live scenarios enrolling into it go to error)."""
     with _reported_errors(), db.transaction() as session:
         errored = service.delete(session, scenario_id, utcnow())
+    record_cli("scenarios.delete", scenario_id)
     click.echo(f"{scenario_id}: deleted" + (f"; now in error: {', '.join(errored)}" if errored else ""))
 
 
@@ -212,6 +217,7 @@ def enroll(scenario_id: str, user_ids: tuple[str, ...]) -> None:
     """Enroll friends (LINE user ids) into a live scenario now."""
     with _reported_errors(), db.transaction() as session:
         entered = service.enroll_manual(session, scenario_id, user_ids, utcnow())
+    record_cli("scenarios.enroll", scenario_id, requested=len(set(user_ids)), enrolled=entered)
     click.echo(f"{scenario_id}: {entered} of {len(set(user_ids))} friend(s) enrolled")
 
 

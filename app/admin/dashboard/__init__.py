@@ -1,20 +1,20 @@
 """The ops dashboard (SPEC §5) at ``/admin``: server-rendered pages, SVG charts, no third-party JS.
 
-Every page needs a logged-in session (``/admin/login``) or the bearer ``ADMIN_TOKEN``;
-every POST needs the session's CSRF token.
+Every page needs a logged-in session (``/admin/login``, server-side) or a bearer token, and
+declares its role with ``@requires``; every POST needs the session's CSRF token.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Flask, has_request_context, redirect, render_template, request, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from app.admin.auth import is_authenticated
+from app.admin.auth import PUBLIC_ENDPOINTS, is_authenticated
 from app.admin.dashboard import csrf, formatting
+from app.admin.sessions import ServerSessionInterface
 
 bp = Blueprint(
     "dashboard",
@@ -28,22 +28,12 @@ bp.add_app_template_global(csrf.csrf_field, "csrf_field")
 for _name, _filter in formatting.FILTERS.items():
     bp.add_app_template_filter(_filter, _name)
 
-PUBLIC_ENDPOINTS = frozenset({"dashboard.login", "dashboard.static"})
 SESSION_LIFETIME = timedelta(hours=12)
 # no inline script or style anywhere: charts are SVG with presentation attributes and CSS classes
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-
-
-class AdminSessionInterface(SecureCookieSessionInterface):
-    """Marks the session cookie ``Secure`` whenever the request came over HTTPS (behind
-    ``ProxyFix`` too), so plain-HTTP local development still works."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        secure = bool(app.config.get("SESSION_COOKIE_SECURE"))
-        return secure or (has_request_context() and request.is_secure)
 
 
 @bp.before_request
@@ -76,15 +66,18 @@ def _error_page(exc: HTTPException) -> tuple[str, int]:
 
 def init_app(app: Flask) -> None:
     """Register the dashboard blueprint, its template helpers and the session cookie policy."""
-    from app.admin.dashboard import (  # noqa: F401 - importing registers the routes
+    from app.admin.dashboard import (  # noqa: F401 - importing registers the routes  # noqa: F401
+        views_account,
+        views_audit,
         views_auth,
         views_deliveries,
         views_friends,
         views_overview,
         views_scenario_actions,
         views_scenarios,
+        views_staff,
     )
 
-    app.session_interface = AdminSessionInterface()
+    app.session_interface = ServerSessionInterface(SESSION_LIFETIME)
     app.permanent_session_lifetime = SESSION_LIFETIME
     app.register_blueprint(bp)

@@ -1,7 +1,7 @@
 """CSRF protection for the dashboard: one random token per session, checked on every POST.
 
 Forms carry it as a hidden ``csrf_token`` input (``{{ csrf_field() }}``). Requests that
-authenticate with the bearer ``ADMIN_TOKEN`` are exempt: a header is not ambient authority.
+authenticate with a bearer token are exempt: a header is not ambient authority.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from flask import abort, request, session
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
-from app.admin.auth import bearer_token, token_is_valid
+from app.admin.auth import authenticated_by_token
 
 CSRF_SESSION_KEY = "csrf_token"
 CSRF_FIELD = "csrf_token"
@@ -50,7 +50,7 @@ def token_matches(presented: str | None) -> bool:
 
 def protect() -> None:
     """``before_request`` hook: 403 for a state-changing request without the session's token."""
-    if request.method in SAFE_METHODS or token_is_valid(bearer_token()):
+    if request.method in SAFE_METHODS or authenticated_by_token():
         return
     presented = request.form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token")
     if not token_matches(presented):

@@ -1,4 +1,5 @@
-"""Dashboard login and logout (ADMIN_PASSWORD, a session cookie, CSRF on both forms)."""
+"""Dashboard login and logout: email and password (or ``admin`` + ADMIN_PASSWORD), throttled,
+a fresh server-side session per login, CSRF on both forms."""
 
 from __future__ import annotations
 
@@ -11,16 +12,20 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app import current_settings
-from app.admin.auth import SESSION_KEY
+from app.admin.auth import current_identity, set_identity
 from app.admin.dashboard import bp
 from app.admin.dashboard.csrf import rotate_csrf_token
+from app.admin.sessions import ServerSession
+from app.services import login_throttle
+from app.services import staff as staff_service
+from app.staff.roles import BUILTIN_OWNER, Identity
 
 log = logging.getLogger(__name__)
 
 
 def password_is_valid(presented: str) -> bool:
-    """Compare SHA-256 digests in constant time (equal lengths, so nothing leaks); an unset
-    ADMIN_PASSWORD accepts nothing."""
+    """ADMIN_PASSWORD: compare SHA-256 digests in constant time (equal lengths, so nothing leaks);
+    an unset ADMIN_PASSWORD accepts nothing."""
     expected = current_settings().admin_password
     if not expected or not presented:
         return False
@@ -34,29 +39,51 @@ def _safe_next(target: str | None) -> str:
     return url_for("dashboard.overview")
 
 
+def _check(login_name: str, password: str) -> Identity | None:
+    if login_name == BUILTIN_OWNER:
+        return staff_service.builtin_owner() if password_is_valid(password) else None
+    return staff_service.authenticate(login_name, password)
+
+
+def start_session(identity: Identity) -> None:
+    """A fresh session id for ``identity`` (no fixation) and a new CSRF token."""
+    assert isinstance(session, ServerSession)
+    session.log_in(identity.login, identity.staff_id)
+    rotate_csrf_token()
+    set_identity(identity)
+
+
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> str | Response | tuple[str, int]:
-    """The password form; a success starts a fresh session (no fixation) with a new CSRF token."""
-    if not current_settings().admin_password:
-        return render_template("dashboard/login.html", error=_("ADMIN_PASSWORD is not set: the dashboard is closed."),
-                               disabled=True), 503
+def login() -> str | Response | tuple[str, int, dict[str, str]] | tuple[str, int]:
+    """The login form. An empty login name means ``admin`` (the ADMIN_PASSWORD owner)."""
     if request.method == "GET":
         return render_template("dashboard/login.html", next=request.args.get("next", ""))
-    if not password_is_valid(request.form.get("password", "")):
-        log.warning("dashboard login failed from %s", request.remote_addr)
-        return render_template("dashboard/login.html", error=_("Wrong password."),
-                               next=request.form.get("next", "")), 401
+    form = request.form
+    login_name = (form.get("email") or form.get("login") or form.get("username") or BUILTIN_OWNER).strip().lower()
+    address = request.remote_addr or "unknown"
+    wait = login_throttle.retry_after(login_name, address)
+    if wait:
+        log.warning("dashboard login throttled for %s from %s", login_name, address)
+        return render_template("dashboard/login.html", error=_("Too many failed logins: try again later."),
+                               email=login_name, next=request.form.get("next", "")), 429, {"Retry-After": str(wait)}
+    identity = _check(login_name, request.form.get("password", ""))
+    if identity is None:
+        login_throttle.record_failure(login_name, address)
+        log.warning("dashboard login failed from %s", address)
+        return render_template("dashboard/login.html", error=_("Wrong email or password."),
+                               email=login_name, next=request.form.get("next", "")), 401
+    login_throttle.forget_account(login_name)
     target = _safe_next(request.form.get("next"))
-    session.clear()
-    session[SESSION_KEY] = True
-    session.permanent = True
-    rotate_csrf_token()
-    log.info("dashboard login from %s", request.remote_addr)
+    start_session(identity)
+    log.info("dashboard login of %s from %s", identity.login, address)
     return redirect(target)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
-    """End the session (POST with CSRF, so a link elsewhere cannot log the operator out)."""
-    session.clear()
+    """End the session: its row is deleted, so a copied cookie is refused from now on (POST with
+    CSRF, so a link elsewhere cannot log the operator out)."""
+    current_identity()  # resolved before the session ends: the audit record names who left
+    assert isinstance(session, ServerSession)
+    session.end()
     return redirect(url_for("dashboard.login"))

@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
+from app.admin.auth import audit_note, requires
 from app.admin.dashboard import bp, queries
 from app.delivery.retry import retry_delivery
 from app.errors import SteplineError
@@ -33,6 +34,7 @@ def _page_number() -> int:
 
 
 @bp.route("/deliveries")
+@requires("viewer")
 def deliveries() -> str:
     """``?status=failed`` (default): what LINE answered, for whom, which step, how many attempts."""
     status = request.args.get("status", DELIVERY_FAILED)
@@ -47,11 +49,13 @@ def deliveries() -> str:
 
 
 @bp.route("/deliveries/<int:delivery_id>/retry", methods=["POST"])
+@requires("operator")
 def retry(delivery_id: int) -> Response:
     """Queue a failed delivery again (under a new retry key: LINE refused the old request)."""
     try:
         retry_delivery(delivery_id, utcnow())
     except SteplineError as exc:
+        audit_note(error=str(exc))  # the redirect looks like success: say in the record that it was not
         flash(_("Delivery %(id)s: %(error)s", id=delivery_id, error=exc), "error")
     else:
         flash(_("Delivery %(id)s queued for another attempt.", id=delivery_id), "success")

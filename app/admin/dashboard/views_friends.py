@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import abort, render_template, request
 from flask_babel import gettext as _
 
+from app.admin.auth import requires
 from app.admin.dashboard import bp
 from app.admin.dashboard.queries_friends import (
     FriendFilter,
@@ -22,6 +23,7 @@ STATUSES = (FRIEND_ACTIVE, FRIEND_BLOCKED, FRIEND_TEST)  # test: known only from
 
 
 @bp.route("/friends")
+@requires("viewer")
 def friends() -> str:
     """Search by display name or user id; filter by tag, ``key=value`` attribute and status."""
     status = request.args.get("status", "")
@@ -45,6 +47,7 @@ def friends() -> str:
 
 
 @bp.route("/friends/<int:friend_id>")
+@requires("viewer")
 def friend(friend_id: int) -> str:
     """One friend: profile, tags, attributes, enrollments and a merged event/delivery timeline."""
     with db.session() as session:

@@ -13,6 +13,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from app import current_settings
+from app.admin.auth import requires
 from app.admin.dashboard import bp, charts, queries
 from app.admin.dashboard.formatting import count
 from app.extensions import db, redis_handle
@@ -121,6 +122,7 @@ def _by_scenario(session: Session, projection: Forecast | None) -> list[tuple[st
 
 
 @bp.route("", strict_slashes=False)
+@requires("viewer")
 def overview() -> str:
     """``/admin``: quota, forecast, alerts, pipeline, RQ and webhook traffic at a glance."""
     now = utcnow()

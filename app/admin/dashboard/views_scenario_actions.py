@@ -43,6 +43,7 @@ def _back(scenario_id: str, anchor: str = "") -> Response:
 
 
 @bp.route("/scenarios/<scenario_id>/test-send", methods=["POST"])
+@requires("operator")
 def scenario_test_send(scenario_id: str) -> Response:
     """Push one step (or every step) to the listed test users now; flash the counts and reasons."""
     user_ids = [line.strip() for line in request.form.get("user_ids", "").split() if line.strip()]
@@ -63,6 +64,7 @@ def scenario_test_send(scenario_id: str) -> Response:
 
 
 @bp.route("/scenarios/<scenario_id>/duplicate", methods=["POST"])
+@requires("admin")
 def scenario_duplicate(scenario_id: str) -> Response:
     """A draft copy under a new id; opens the copy."""
     new_id = request.form.get("new_id", "").strip()
@@ -79,6 +81,7 @@ def scenario_duplicate(scenario_id: str) -> Response:
 
 
 @bp.route("/scenarios/<scenario_id>/delete", methods=["POST"])
+@requires("admin")
 def scenario_delete(scenario_id: str) -> Response:
     """Delete a scenario that is not live (the form asks for a confirmation tick)."""
     if request.form.get("confirm") != "yes":

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.admin.api_scenarios import start_audience_jobs
-from app.admin.auth import audit_note
+from app.admin.auth import audit_note, requires
 from app.admin.dashboard import bp, charts, queries
 from app.admin.dashboard.sorting import parse_sort, sort_rows
 from app.admin.dashboard.vocabulary import label
@@ -70,6 +70,7 @@ def _render_list(status: int = 200, **context: Any) -> tuple[str, int]:
 
 
 @bp.route("/scenarios")
+@requires("viewer")
 def scenarios() -> tuple[str, int]:
     """Every scenario with its lifecycle state and delivery totals, plus the upload form."""
     return _render_list()
@@ -88,6 +89,7 @@ def _uploaded_files() -> list[tuple[str, str]]:
 
 
 @bp.route("/scenarios/upload", methods=["POST"])
+@requires("admin")
 def upload() -> tuple[str, int]:
     """Validate and store the uploaded documents atomically; errors are shown next to the form."""
     files = _uploaded_files()
@@ -107,6 +109,7 @@ def upload() -> tuple[str, int]:
 
 
 @bp.route("/scenarios/<scenario_id>/<action>", methods=["POST"])
+@requires("admin")
 def lifecycle(scenario_id: str, action: str) -> Response:
     """Publish, pause or resume, then back to where the button was."""
     change = LIFECYCLE_ACTIONS.get(action)
@@ -118,6 +121,7 @@ def lifecycle(scenario_id: str, action: str) -> Response:
         with db.transaction() as session:
             done = change(session, scenario_id, now)
     except SteplineError as exc:
+        audit_note(error=str(exc))  # the redirect looks like success: say in the record that it was not
         flash(_("%(id)s: %(error)s", id=scenario_id, error=exc), "error")
     else:
         start_audience_jobs([scenario_id] if done.needs_audience else [])
@@ -161,6 +165,7 @@ def parse_attributes(text: str) -> dict[str, Any]:
 
 
 @bp.route("/scenarios/<scenario_id>")
+@requires("viewer")
 def scenario(scenario_id: str) -> str:
     """One scenario: per-step stats (with block rate) and a preview of its timeline."""
     with db.session() as session:

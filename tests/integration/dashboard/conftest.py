@@ -49,9 +49,9 @@ def csrf_token(client: FlaskClient) -> str:
     return str(token)
 
 
-def login(client: FlaskClient, password: str = ADMIN_PASSWORD) -> Any:
+def login(client: FlaskClient, password: str = ADMIN_PASSWORD, email: str = "admin") -> Any:
     client.get("/admin/login")
-    return client.post("/admin/login", data={"password": password, "csrf_token": csrf_token(client)})
+    return client.post("/admin/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)})
 
 
 @pytest.fixture()
