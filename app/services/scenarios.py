@@ -22,11 +22,29 @@ from app.scenarios.jsonschema import scenario_json_schema
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.timeline import TimelineEntry, timeline
 from app.services.definitions import definition_for
-from app.services.scenario_lifecycle import Transition, check_references, delete, get_scenario, transition
-from app.services.scenario_upload import ScenarioUpload, UploadResult, duplicate, upload, validate
+from app.services.scenario_impact import Impact, OverQuota
+from app.services.scenario_lifecycle import (
+    Transition,
+    TransitionPlan,
+    check_references,
+    delete,
+    get_scenario,
+    transition,
+    transition_impact,
+)
+from app.services.scenario_upload import (
+    ScenarioUpload,
+    UploadPlan,
+    UploadResult,
+    duplicate,
+    upload,
+    upload_impact,
+    validate,
+)
 from app.services.scenario_versions import StepImpact
 
 __all__ = [
+    "Impact", "OverQuota", "TransitionPlan", "UploadPlan", "transition_impact", "upload_impact",
     "ScenarioInvalid", "ScenarioUpload", "StepImpact", "Transition", "UploadResult", "audience_size",
     "check_references", "current_definition", "delete", "duplicate", "enroll_audience", "enroll_manual",
     "enrollment_counts", "get", "list_scenarios", "pause", "preview", "preview_report", "publish", "resume",
@@ -70,19 +88,19 @@ def enrollment_counts(session: Session) -> dict[str, dict[str, int]]:
     return counts
 
 
-def publish(session: Session, scenario_id: str, now: datetime) -> Transition:
+def publish(session: Session, scenario_id: str, now: datetime, *, force: bool = False) -> Transition:
     """draft | paused | error → live (an ``error`` scenario only once its references exist again)."""
-    return transition(session, scenario_id, "publish", now)
+    return transition(session, scenario_id, "publish", now, force=force)
 
 
-def pause(session: Session, scenario_id: str, now: datetime) -> Transition:
+def pause(session: Session, scenario_id: str, now: datetime, *, force: bool = False) -> Transition:
     """live → paused: nothing more is sent until it is resumed."""
-    return transition(session, scenario_id, "pause", now)
+    return transition(session, scenario_id, "pause", now, force=force)
 
 
-def resume(session: Session, scenario_id: str, now: datetime) -> Transition:
+def resume(session: Session, scenario_id: str, now: datetime, *, force: bool = False) -> Transition:
     """paused → live."""
-    return transition(session, scenario_id, "resume", now)
+    return transition(session, scenario_id, "resume", now, force=force)
 
 
 def preview(session: Session, scenario_id: str, start: datetime, attributes: dict[str, Any] | None = None, *,
