@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 
 from app.delivery.audience import audience_size, enroll_audience
 from app.delivery.enrollment import enroll_manual
+from app.errors import BadRequest
 from app.models.delivery import Enrollment
 from app.models.scenarios import Scenario, ScenarioVersion
+from app.scenarios.checks import did_you_mean
 from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.filters import matches
 from app.scenarios.jsonschema import scenario_json_schema
@@ -44,7 +46,8 @@ from app.services.scenario_upload import (
 from app.services.scenario_versions import StepImpact
 
 __all__ = [
-    "Impact", "OverQuota", "TransitionPlan", "UploadPlan", "transition_impact", "upload_impact",
+    "Impact", "OverQuota", "UnknownEvent", "check_event", "known_events", "TransitionPlan", "UploadPlan",
+    "transition_impact", "upload_impact",
     "ScenarioInvalid", "ScenarioUpload", "StepImpact", "Transition", "UploadResult", "audience_size",
     "check_references", "current_definition", "delete", "duplicate", "enroll_audience", "enroll_manual",
     "enrollment_counts", "get", "list_scenarios", "pause", "preview", "preview_report", "publish", "resume",
@@ -58,6 +61,29 @@ def list_scenarios(session: Session, channel: str | None = None) -> list[Scenari
     if channel is not None:
         query = query.where(Scenario.channel == channel)
     return list(session.scalars(query))
+
+
+def known_events(session: Session, channel: str | None = None) -> list[str]:
+    """Event names some scenario (of ``channel``) starts on: ``purchase`` for ``trigger: event:purchase``."""
+    query = sa.select(Scenario.trigger).where(Scenario.trigger.startswith("event:")).distinct()
+    if channel is not None:
+        query = query.where(Scenario.channel == channel)
+    return sorted(trigger[6:] for trigger in session.scalars(query))
+
+
+def check_event(session: Session, name: str, channel: str) -> None:
+    """BadRequest (422 on the API) naming the known events when no scenario of the channel starts on ``name``."""
+    known = known_events(session, channel)
+    if name not in known:
+        hint = did_you_mean(name, known)
+        raise UnknownEvent(f"unknown event {name!r}{hint}", [{
+            "path": "name", "message": f"no scenario on channel {channel!r} starts on event {name!r}{hint}; "
+            + (f"known events: {', '.join(known)}" if known else "no scenario starts on an event"),
+            "known_events": known}])
+
+
+class UnknownEvent(BadRequest):
+    """A named event no scenario listens to (a typo would otherwise enroll nobody, silently)."""
 
 
 def get(session: Session, scenario_id: str) -> Scenario:
