@@ -35,9 +35,11 @@ from app.services.scenario_lifecycle import (
     transition_impact,
 )
 from app.services.scenario_upload import (
+    Checked,
     ScenarioUpload,
     UploadPlan,
     UploadResult,
+    check,
     duplicate,
     upload,
     upload_impact,
@@ -47,7 +49,7 @@ from app.services.scenario_versions import StepImpact
 
 __all__ = [
     "Impact", "OverQuota", "UnknownEvent", "check_event", "known_events", "TransitionPlan", "UploadPlan",
-    "transition_impact", "upload_impact",
+    "transition_impact", "upload_impact", "Checked", "check",
     "ScenarioInvalid", "ScenarioUpload", "StepImpact", "Transition", "UploadResult", "audience_size",
     "check_references", "current_definition", "delete", "duplicate", "enroll_audience", "enroll_manual",
     "enrollment_counts", "get", "list_scenarios", "pause", "preview", "preview_report", "publish", "resume",
