@@ -46,7 +46,8 @@ def test_uploaded_file_is_accepted_and_reported(post: Callable[..., Any]) -> Non
 def test_reupload_of_a_changed_scenario_is_a_new_version(post: Callable[..., Any]) -> None:
     post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"})
     changed = VALID_SCENARIO.replace("使い方のコツ", "使い方のコツ (改訂)")
-    body = post("/admin/scenarios/upload", {"source": changed, "source_name": "welcome.yaml", "confirm": "1"}).get_data(as_text=True)
+    form = {"source": changed, "source_name": "welcome.yaml", "confirm": "1"}
+    body = post("/admin/scenarios/upload", form).get_data(as_text=True)
     assert ">updated</span>" in body and "v2" in body
 
 

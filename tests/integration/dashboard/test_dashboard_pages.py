@@ -80,7 +80,8 @@ def _scenario_row() -> Any:
 
 def test_scenarios_table_lists_uploaded_scenarios_with_pause_button(post: Callable[..., Any],
                                                                    admin: FlaskClient) -> None:
-    assert post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"}).status_code == 200
+    form = {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"}
+    assert post("/admin/scenarios/upload", form).status_code == 200
     body = admin.get("/admin/scenarios").get_data(as_text=True)
     assert "ウェルカム" in body and 'action="/admin/scenarios/welcome/pause"' in body
     assert 'name="csrf_token"' in body
