@@ -49,8 +49,8 @@ class Impact:
 class OverQuota(Conflict):
     """Acting would push more messages at once than the month has left; ``force`` overrides."""
 
-    def __init__(self, scenario_id: str, action: str, impact: Impact) -> None:
-        super().__init__(f"{action} of scenario {scenario_id!r} would send {impact.messages_due_now} message(s) now "
+    def __init__(self, subject: str, action: str, impact: Impact) -> None:
+        super().__init__(f"{action} of {subject} would send {impact.messages_due_now} message(s) now "
                          f"but only {impact.quota_left} are left this month: confirm with force=1")
         self.impact = impact
         self.details = [{"path": "quota", "message": "messages_due_now exceeds quota_left", **impact.to_dict()}]
@@ -102,7 +102,7 @@ def nothing(session: Session, channel: str, now: datetime) -> Impact:
     return Impact(0, 0, quota_left(session, channel, now))
 
 
-def guard(scenario_id: str, action: str, impact: Impact, *, force: bool) -> None:
+def guard(scenario_id: str, action: str, impact: Impact, *, force: bool, subject: str | None = None) -> None:
     """Refuse (409 with the impact) an act whose pushes due at once exceed the quota left, unless forced."""
     if impact.over_quota and not force:
-        raise OverQuota(scenario_id, action, impact)
+        raise OverQuota(subject or f"scenario {scenario_id!r}", action, impact)

@@ -198,20 +198,34 @@ def upload(session: Session, files: list[tuple[str, str]], now: datetime, *, for
            channels: Collection[str] | None = None) -> UploadResult:
     """Store every scenario of ``files`` or none (every check of all files comes first).
 
-    A document that takes its scenario live is refused (:class:`OverQuota`, nothing stored) when its
-    pushes due at once exceed the quota left, unless ``force``. The caller owns the transaction: an
-    error after validation must roll it back.
+    Documents that take their scenarios live are refused (:class:`OverQuota`, nothing stored) when
+    their pushes due at once, together per channel, exceed the quota left, unless ``force``. The
+    caller owns the transaction: an error after validation must roll it back.
     """
     checked = check(session, files, channels=channels)
     defs = checked.defs
     results = [store_scenario(session, scn, name, text, now, force=force)
                for (name, text), scn in zip(files, defs, strict=True)]
+    _guard_together(results, force=force)
     session.flush()
     for item in results:  # after every scenario is stored: an audience enrollment reads the final state
         if item.needs_audience:
             enrolled = settle_audience(session, item.scenario.id, now)
             item.needs_audience, item.audience_enrolled = enrolled is None, enrolled or 0
     return UploadResult(results, checked.warnings)
+
+
+def _guard_together(results: list[ScenarioUpload], *, force: bool) -> None:
+    """Each document passed the quota guard alone; the documents of one channel must pass it together."""
+    by_channel: dict[str, list[Impact]] = {}
+    for item in results:
+        if item.measured is not None:
+            by_channel.setdefault(item.scenario.channel, []).append(item.measured)
+    for channel, impacts in by_channel.items():
+        if len(impacts) > 1:
+            total = Impact(sum(i.would_enroll for i in impacts), sum(i.messages_due_now for i in impacts),
+                           impacts[0].quota_left)
+            guard("", "upload", total, force=force, subject=f"{len(impacts)} scenarios of channel {channel!r}")
 
 
 def duplicate(session: Session, scenario_id: str, new_id: str, now: datetime) -> Scenario:

@@ -148,3 +148,14 @@ def test_enrollment_count_is_unchanged_by_dry_runs(client: FlaskClient, admin_he
         client.post("/admin/api/scenarios/welcome/publish?dry_run=1", headers=admin_headers)
     with db.session() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Enrollment)) == 0
+
+
+def test_documents_of_one_channel_pass_the_quota_guard_together(client: FlaskClient,
+                                                                admin_headers: dict[str, str]) -> None:
+    bulk_friends(10)
+    _limit(200, used=170)  # 30 left: each document alone is due 20, both 40
+    files = [{"name": "a.yaml", "text": text_of(doc("one", **KEYWORD_ALL))},
+             {"name": "b.yaml", "text": text_of(doc("two", **KEYWORD_ALL))}]
+    response = client.post("/admin/api/scenarios", json={"files": files}, headers=admin_headers)
+    assert response.status_code == 409 and response.get_json()["messages_due_now"] == 40
+    assert _scenario_count() == 0 and enrollments() == []
