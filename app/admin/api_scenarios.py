@@ -236,7 +236,8 @@ def preview(scenario_id: str) -> Response:
     with db.session() as session:
         if start.tzinfo is None:
             start = start.replace(tzinfo=service.current_definition(session, scenario_id).tz)
-        return jsonify(service.preview_report(session, scenario_id, start, attributes))
+        return jsonify(service.preview_report(session, scenario_id, start, attributes,
+                                              channels=configured_channels()))
 
 
 def _transition(scenario_id: str, action: str) -> Response:

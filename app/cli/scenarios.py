@@ -224,16 +224,21 @@ def preview(scenario_id: str, start_text: str, attrs: tuple[str, ...], as_json: 
     with _reported_errors(), db.session() as session:
         if start.tzinfo is None:
             start = start.replace(tzinfo=service.current_definition(session, scenario_id).tz)
-        report = service.preview_report(session, scenario_id, start, attributes)
+        report = service.preview_report(session, scenario_id, start, attributes, channels=_channels())
         entries = service.preview(session, scenario_id, start, attributes)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
+    for problem in report["errors"]:
+        click.echo(f"error: {problem['path']}: {problem['message']}", err=True)
+    for problem in report["warnings"]:
+        click.echo(f"warning: {problem['path']}: {problem['message']}", err=True)
     click.echo(f"{scenario_id} v{report['version']} from {start.isoformat()} ({report['timezone']})"
                + ("" if report["filter_matches"] else "  [these attributes do not pass the filter]"))
     for entry in entries:
         click.echo(f"  {entry.step_id:<20} {entry.due_utc:%Y-%m-%d %H:%M:%S}Z  "
-                   f"{entry.due_local:%Y-%m-%d %H:%M %a} local  {entry.messages_count} message(s)")
+                   f"{entry.due_local:%Y-%m-%d %H:%M %a} local  {entry.messages_count} message(s)"
+                   + (f"  [skipped: {entry.skipped}]" if entry.skipped else ""))
 
 
 def _transition_command(action: str) -> Callable[..., None]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import BadRequest, Conflict
 from app.models.scenarios import SCENARIO_DRAFT, SCENARIO_LIVE, Scenario, ScenarioVersion
-from app.scenarios.checks import FieldDefined, Known, SegmentExists, cross_check
+from app.scenarios.checks import CheckResult, FieldDefined, Known, SegmentExists, cross_check
 from app.scenarios.checks import enroll_targets as enroll_targets
 from app.scenarios.errors import Issue, ScenarioInvalid
 from app.scenarios.fields import ID_PATTERN
@@ -78,16 +78,30 @@ def validate(files: list[tuple[str, str]]) -> list[ScenarioDef]:
     return parse_scenarios(files)
 
 
+def _known(session: Session, channels: Collection[str] | None) -> Known:
+    return Known(scenarios=set(session.scalars(sa.select(Scenario.id))),
+                 channels=set(channels) if channels else None,
+                 segment_exists=SEGMENT_LOOKUP(session) if SEGMENT_LOOKUP else None,
+                 field_defined=FIELD_LOOKUP(session) if FIELD_LOOKUP else None)
+
+
+def check_stored(session: Session, scenario_id: str, *, channels: Collection[str] | None = None) -> CheckResult:
+    """:func:`check`'s cross checks on a stored scenario's current version (for preview): what
+    changed around it since its upload (a deleted ``enroll:`` target, a channel removed)."""
+    scenario = get_scenario(session, scenario_id)
+    version = session.scalars(sa.select(ScenarioVersion).where(
+        ScenarioVersion.scenario_id == scenario.id, ScenarioVersion.version == scenario.version)).first()
+    scn = definitions.definition_for(session, scenario.id, scenario.version)
+    text = version.source if version is not None else json.dumps(definitions.dump_definition(scn))
+    return cross_check([(version.source_name if version else scenario_id, text)], [scn], _known(session, channels))
+
+
 def check(session: Session, files: list[tuple[str, str]], *, channels: Collection[str] | None = None) -> Checked:
     """The one check behind ``scenarios validate``, upload and the dry runs: each document, then
     references to other scenarios, channels (when ``channels`` is given), segments; raises
     :class:`ScenarioInvalid` with every error, returns the warnings."""
     defs = parse_scenarios(files)
-    known = Known(scenarios=set(session.scalars(sa.select(Scenario.id))),
-                  channels=set(channels) if channels else None,
-                  segment_exists=SEGMENT_LOOKUP(session) if SEGMENT_LOOKUP else None,
-                  field_defined=FIELD_LOOKUP(session) if FIELD_LOOKUP else None)
-    result = cross_check(files, defs, known)
+    result = cross_check(files, defs, _known(session, channels))
     if result.errors:
         raise ScenarioInvalid(result.errors)
     return Checked(defs, result.warnings)

@@ -6,6 +6,7 @@ Upload and versioning live in ``scenario_upload`` / ``scenario_versions``, state
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,7 @@ from app.services.scenario_upload import (
     UploadPlan,
     UploadResult,
     check,
+    check_stored,
     duplicate,
     upload,
     upload_impact,
@@ -49,7 +51,7 @@ from app.services.scenario_versions import StepImpact
 
 __all__ = [
     "Impact", "OverQuota", "UnknownEvent", "check_event", "known_events", "TransitionPlan", "UploadPlan",
-    "transition_impact", "upload_impact", "Checked", "check",
+    "transition_impact", "upload_impact", "Checked", "check", "check_stored",
     "ScenarioInvalid", "ScenarioUpload", "StepImpact", "Transition", "UploadResult", "audience_size",
     "check_references", "current_definition", "delete", "duplicate", "enroll_audience", "enroll_manual",
     "enrollment_counts", "get", "list_scenarios", "pause", "preview", "preview_report", "publish", "resume",
@@ -139,11 +141,15 @@ def preview(session: Session, scenario_id: str, start: datetime, attributes: dic
 
 
 def preview_report(session: Session, scenario_id: str, start: datetime,
-                   attributes: dict[str, Any] | None = None) -> dict[str, Any]:
-    """:func:`preview` as JSON, with the scenario's version and zone and whether the attributes pass
-    the filter (tags are not known in a preview: tag conditions count as absent)."""
+                   attributes: dict[str, Any] | None = None, *, channels: Collection[str] | None = None
+                   ) -> dict[str, Any]:
+    """:func:`preview` as JSON, with the scenario's version and zone, whether the attributes pass
+    the filter (tags are not known in a preview: tag conditions count as absent), and what upload's
+    checks say about the stored version today (``errors``, ``warnings``)."""
     scenario = get_scenario(session, scenario_id)
     scn = definition_for(session, scenario.id, scenario.version)
+    checked = check_stored(session, scenario_id, channels=channels)
     return {"scenario_id": scenario.id, "version": scenario.version, "timezone": scn.timezone,
+            "errors": [e.to_dict() for e in checked.errors], "warnings": [w.to_dict() for w in checked.warnings],
             "start": start.isoformat(), "filter_matches": matches(scn.filter, attributes or {}, set()),
             "timeline": [entry.to_dict() for entry in preview(session, scenario_id, start, attributes)]}

@@ -61,3 +61,15 @@ def test_segment_lookup_hook_refuses_unknown_segments(client: FlaskClient, admin
     assert response.status_code == 422
     (issue,) = response.get_json()["details"]
     assert issue["path"] == "filter.any[1].segment" and "'vipp'" in issue["message"]
+
+
+def test_preview_runs_the_upload_checks_on_the_stored_version(client: FlaskClient,
+                                                              admin_headers: dict[str, str]) -> None:
+    _put(client, admin_headers, doc("vip-onboarding", status="draft"))
+    rules = [{"when": {"keyword": ["vip"]}, "do": [{"enroll": "vip-onboarding"}]}]
+    _put(client, admin_headers, doc("main", rules=rules))
+    client.delete("/admin/api/scenarios/vip-onboarding", headers=admin_headers)
+    report = client.get("/admin/api/scenarios/main/preview?start=2026-05-01T09:00:00%2B09:00",
+                        headers=admin_headers).get_json()
+    (error,) = report["errors"]
+    assert error["path"] == "rules[0].do[0].enroll" and "unknown scenario 'vip-onboarding'" in error["message"]
