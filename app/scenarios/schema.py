@@ -6,12 +6,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
 
 from app.scenarios.fields import (
     ERROR_TYPE,
     NAME_PATTERN,
+    TAGS,
     ClockTime,
     Duration,
     StrictModel,
@@ -152,6 +153,21 @@ class SendWindowDef(StrictModel):
     to: ClockTime
 
 
+def _window_shape(value: Any) -> str | None:
+    if isinstance(value, dict | SendWindowDef):
+        return "~window"
+    return "~windows" if isinstance(value, list) else None
+
+
+# one window or a list of them, chosen by shape so errors speak of the shape written
+SendWindows = Annotated[
+    Annotated[SendWindowDef, Tag("~window")] | Annotated[list[SendWindowDef], Field(min_length=1), Tag("~windows")],
+    Discriminator(_window_shape, custom_error_type=ERROR_TYPE,
+                  custom_error_message='expected a window {days: [...], from: "HH:MM", to: "HH:MM"} or a list of them'),
+]
+TAGS["~window"], TAGS["~windows"] = SendWindowDef, list[SendWindowDef]
+
+
 class AfterAt(StrictModel):
     after: Duration
 
@@ -201,7 +217,7 @@ class ScenarioDef(StrictModel):
     frequency: Frequency = "once"
     respect_opt_out: bool = True
     on_quota_exhausted: Literal["hold", "skip"] = "hold"
-    send_window: SendWindowDef | Annotated[list[SendWindowDef], Field(min_length=1)] | None = None
+    send_window: SendWindows | None = None
     skip_holidays: bool = False
     holiday_calendar: Literal["jp"] = "jp"
     holidays: list[date] = Field(default_factory=list)
