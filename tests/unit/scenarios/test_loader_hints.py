@@ -37,7 +37,6 @@ def test_bad_indentation_is_explained_with_line_and_column() -> None:
 
 def test_a_bad_window_in_a_list_of_windows_is_pointed_at_by_index() -> None:
     issue = _issue("id: t\nname: n\nstart: {trigger: follow}\n"
-                   "send_window: [{from: '09:00', to: '10:00'}, {form: '12:00', to: '13:00'}]\n"
-                   "steps: [{id: a, at: {after: 0s}, messages: [{text: hi}]}]\n".replace(
-                       "{form: '12:00', to: '13:00'}", "{from: '12:00', to: '1pm'}"))
+                   "send_window: [{from: '09:00', to: '10:00'}, {from: '12:00', to: '1pm'}]\n"
+                   "steps: [{id: a, at: {after: 0s}, messages: [{text: hi}]}]\n")
     assert issue.path == "send_window[1].to" and issue.message.startswith('expected a local time "HH:MM"')
