@@ -203,10 +203,16 @@ def audience_impact(session: Session, scenario: Scenario, scn: ScenarioDef, now:
 
     ``scenario`` may be a row not stored yet (an upload's dry run); only its id and channel are read.
     Steps due at once are counted per distinct (start, first due) with ``timeline.steps_due_by``.
+    Without a filter and with ``from: trigger_time`` everyone eligible enters on one schedule, so
+    one count replaces the scan (the same conditions :meth:`_Run.fetch` and ``plan`` apply).
     """
     run = _run_for(scenario, scn, now)
     if run is None:
         return AudienceImpact(0, 0)
+    if run.shared is not None and scn.filter is None:  # everyone eligible enters with one schedule: count them
+        query = sa.select(sa.func.count()).where(*_eligible(scenario, scn), _not_enrolled(scenario))
+        entering = int(session.scalar(query) or 0)
+        return AudienceImpact(entering, entering * steps_due_by(scn, run.shared[0], now, run.shared[1], now))
     entering, due_now = 0, 0
     known: dict[tuple[datetime, datetime], int] = {}
     batch = run.fetch(session, 0, batch_size)

@@ -159,3 +159,16 @@ def test_documents_of_one_channel_pass_the_quota_guard_together(client: FlaskCli
     response = client.post("/admin/api/scenarios", json={"files": files}, headers=admin_headers)
     assert response.status_code == 409 and response.get_json()["messages_due_now"] == 40
     assert _scenario_count() == 0 and enrollments() == []
+
+
+def test_a_filtered_audience_dry_run_counts_exactly_who_the_publish_enrolls(client: FlaskClient,
+                                                                           admin_headers: dict[str, str]) -> None:
+    bulk_friends(30, attributes=lambda i: {"plan": "gold" if i % 3 == 0 else "free"})
+    document = doc(status="draft", filter={"attribute": "plan", "eq": "gold"},
+                   start={"trigger": "follow", "from": "followed_at", "audience": "all"})
+    _put(client, admin_headers, document)
+    dry = client.post("/admin/api/scenarios/welcome/publish?dry_run=1", headers=admin_headers).get_json()
+    assert dry["would_enroll"] == 10
+    assert dry["messages_due_now"] == 30  # followed at T0, months ago: all three steps are overdue, due at once
+    done = client.post("/admin/api/scenarios/welcome/publish", headers=admin_headers).get_json()
+    assert done["audience"] == {"enrolled": 10}
