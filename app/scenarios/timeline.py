@@ -76,8 +76,8 @@ def apply_send_window(due: datetime, window: SendWindowDef | Sequence[SendWindow
         if is_holiday is not None and is_holiday(day):
             continue
         for one in windows:
-            if WEEKDAYS[day.weekday()] not in one.days:
-                continue
+            if WEEKDAYS[day.weekday()] not in one.days or (offset < 0 and one.to > one.from_):
+                continue  # only a window running past midnight can still be open from yesterday
             opens = local_to_utc(day, one.from_, tz)
             closes_day = day + timedelta(days=1) if one.to <= one.from_ else day
             if opens <= due < local_to_utc(closes_day, one.to, tz):
