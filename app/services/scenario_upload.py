@@ -1,5 +1,7 @@
-"""Uploading scenario files: all or nothing, a new version only when the definition changed,
-the document's ``status`` applied, and the impact on friends in flight reported."""
+"""Uploading scenario files: every check first (:func:`check`, shared with ``validate`` and the dry
+runs), all or nothing, a new version only when the definition changed, the document's ``status``
+applied after its impact was measured (and guarded against the quota left), and the impact on
+friends in flight reported."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ from sqlalchemy.orm import Session
 from app.errors import BadRequest, Conflict
 from app.models.scenarios import SCENARIO_DRAFT, SCENARIO_LIVE, Scenario, ScenarioVersion
 from app.scenarios.checks import CheckResult, FieldDefined, Known, SegmentExists, cross_check
-from app.scenarios.checks import enroll_targets as enroll_targets
 from app.scenarios.errors import Issue, ScenarioInvalid
 from app.scenarios.fields import ID_PATTERN
 from app.scenarios.loader import parse_scenarios
@@ -41,7 +42,6 @@ class ScenarioUpload:
     audience_enrolled: int = 0  # existing friends enrolled inline on publish
     status_change: dict[str, str] | None = None  # {"from", "to"} when the document's status moved the scenario
     measured: Impact | None = None  # measured before acting (going live): the numbers a dry run gives
-    warnings: list[Issue] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
