@@ -8,6 +8,7 @@ lines (or ``error: ...``) on stderr and exit 1. Other modules add commands to
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,13 +81,27 @@ def _warn(warnings: list[Any]) -> None:
 @_FILES
 def validate(files: tuple[str, ...]) -> None:
     """Check scenario files without storing anything (the very checks an upload runs)."""
+    texts = _read_files(files)
     with _reported_errors(), db.session() as session:
-        checked = service.check(session, _read_files(files), channels=_channels())
+        checked = service.check(session, texts, channels=_channels(), nearby=_nearby_ids(texts))
     _warn(checked.warnings)
     for scn in checked.defs:
         click.echo(f"ok  {scn.id}  ({len(scn.steps)} steps, {len(scn.rules)} rules, status {scn.status})")
 
 
+def _nearby_ids(files: list[tuple[str, str]]) -> set[str]:
+    """Ids of the scenario files beside the ones given: suggestions for a mistyped ``enroll:``."""
+    ids: set[str] = set()
+    for directory in {Path(name).parent for name, _ in files}:
+        for path in directory.iterdir():
+            if path.suffix in SCENARIO_SUFFIXES and path.stat().st_size <= 256 * 1024:
+                match = _ID_LINE.search(path.read_text(encoding="utf-8", errors="replace"))
+                if match:
+                    ids.add(match.group(1))
+    return ids
+
+
+_ID_LINE = re.compile(r'^id\s*:\s*["\']?([a-z0-9-]+)', re.MULTILINE)  # a top-level YAML id
 _YES = click.option("--yes", "-y", is_flag=True, help="act without asking (after printing the impact)")
 _FORCE = click.option("--force", is_flag=True, help="act even when the messages due now exceed the quota left")
 

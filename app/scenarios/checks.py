@@ -32,6 +32,7 @@ class Known:
 
     scenarios: Collection[str]
     channels: Collection[str] | None = None
+    nearby: Collection[str] = ()  # ids only suggested, never accepted (files beside the ones checked)
     segment_exists: SegmentExists | None = None
     field_defined: FieldDefined | None = None
 
@@ -105,7 +106,8 @@ def cross_check(files: list[tuple[str, str]], defs: list[ScenarioDef], known: Kn
 
         for path, target in enroll_targets(scn):
             if target not in scenarios:
-                result.errors.append(issue(path, f"unknown scenario {target!r}{did_you_mean(target, scenarios)} "
+                hint = did_you_mean(target, scenarios) or did_you_mean(target, known.nearby)
+                result.errors.append(issue(path, f"unknown scenario {target!r}{hint} "
                                                  "(upload it first or in the same set)"))
         if known.channels is not None and scn.channel not in known.channels:
             result.errors.append(issue(["channel"], f"unknown channel {scn.channel!r}"

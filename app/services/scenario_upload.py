@@ -78,9 +78,9 @@ def validate(files: list[tuple[str, str]]) -> list[ScenarioDef]:
     return parse_scenarios(files)
 
 
-def _known(session: Session, channels: Collection[str] | None) -> Known:
+def _known(session: Session, channels: Collection[str] | None, nearby: Collection[str] = ()) -> Known:
     return Known(scenarios=set(session.scalars(sa.select(Scenario.id))),
-                 channels=set(channels) if channels else None,
+                 channels=set(channels) if channels else None, nearby=nearby,
                  segment_exists=SEGMENT_LOOKUP(session) if SEGMENT_LOOKUP else None,
                  field_defined=FIELD_LOOKUP(session) if FIELD_LOOKUP else None)
 
@@ -96,12 +96,14 @@ def check_stored(session: Session, scenario_id: str, *, channels: Collection[str
     return cross_check([(version.source_name if version else scenario_id, text)], [scn], _known(session, channels))
 
 
-def check(session: Session, files: list[tuple[str, str]], *, channels: Collection[str] | None = None) -> Checked:
+def check(session: Session, files: list[tuple[str, str]], *, channels: Collection[str] | None = None,
+          nearby: Collection[str] = ()) -> Checked:
     """The one check behind ``scenarios validate``, upload and the dry runs: each document, then
     references to other scenarios, channels (when ``channels`` is given), segments; raises
-    :class:`ScenarioInvalid` with every error, returns the warnings."""
+    :class:`ScenarioInvalid` with every error, returns the warnings. ``nearby`` ids (scenario
+    files beside the ones checked) are only offered as "did you mean"."""
     defs = parse_scenarios(files)
-    result = cross_check(files, defs, _known(session, channels))
+    result = cross_check(files, defs, _known(session, channels, nearby))
     if result.errors:
         raise ScenarioInvalid(result.errors)
     return Checked(defs, result.warnings)

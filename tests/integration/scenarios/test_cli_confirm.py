@@ -88,3 +88,10 @@ def test_validate_warns_about_attributes_no_field_defines(app: Flask, tmp_path: 
     result = _run(app, "validate", _write(tmp_path, doc(steps=steps)))
     assert result.exit_code == 0, result.output
     assert "warning:" in result.output and "attribute 'plan'" in result.output
+
+
+def test_validate_suggests_a_scenario_file_beside_the_one_checked(app: Flask, tmp_path: Path) -> None:
+    _write(tmp_path, doc("vip-onboarding"))  # not uploaded, not in the checked set: only a suggestion
+    rules = [{"when": {"keyword": ["vip"]}, "do": [{"enroll": "vip-onbording"}]}]
+    result = _run(app, "validate", _write(tmp_path, doc("main", rules=rules)))
+    assert result.exit_code == 1 and "did you mean 'vip-onboarding'?" in result.output
