@@ -95,3 +95,21 @@ def test_validate_suggests_a_scenario_file_beside_the_one_checked(app: Flask, tm
     rules = [{"when": {"keyword": ["vip"]}, "do": [{"enroll": "vip-onbording"}]}]
     result = _run(app, "validate", _write(tmp_path, doc("main", rules=rules)))
     assert result.exit_code == 1 and "did you mean 'vip-onboarding'?" in result.output
+
+
+def test_yes_alone_refuses_past_the_quota_left_and_force_sends(app: Flask, tmp_path: Path) -> None:
+    from app.extensions import db
+    from app.models.base import utcnow
+    from app.models.quota import QuotaMonth
+    from app.quota.months import month_key
+
+    bulk_friends(5)
+    with db.transaction() as session:
+        session.add(QuotaMonth(channel="default", month=month_key(utcnow(), "Asia/Tokyo"), limit=3, reserved=0,
+                               external=0, exhausted=False))
+    path = _write(tmp_path, doc(**AUDIENCE_ALL))
+    refused = _run(app, "load", "--yes", path)
+    assert refused.exit_code == 1 and "exceed the quota left" in refused.output and enrollments() == []
+    forced = _run(app, "load", "--yes", "--force", path)
+    assert forced.exit_code == 0, forced.output
+    assert len(enrollments()) == 5
