@@ -78,7 +78,9 @@ def validate(files: list[tuple[str, str]]) -> list[ScenarioDef]:
     return parse_scenarios(files)
 
 
-def _known(session: Session, channels: Collection[str] | None, nearby: Collection[str] = ()) -> Known:
+def _known(session: Session | None, channels: Collection[str] | None, nearby: Collection[str] = ()) -> Known:
+    if session is None:  # no database to ask (``validate`` before the first migration)
+        return Known(scenarios=(), channels=set(channels) if channels else None, nearby=nearby)
     return Known(scenarios=set(session.scalars(sa.select(Scenario.id))),
                  channels=set(channels) if channels else None, nearby=nearby,
                  segment_exists=SEGMENT_LOOKUP(session) if SEGMENT_LOOKUP else None,
@@ -96,12 +98,13 @@ def check_stored(session: Session, scenario_id: str, *, channels: Collection[str
     return cross_check([(version.source_name if version else scenario_id, text)], [scn], _known(session, channels))
 
 
-def check(session: Session, files: list[tuple[str, str]], *, channels: Collection[str] | None = None,
+def check(session: Session | None, files: list[tuple[str, str]], *, channels: Collection[str] | None = None,
           nearby: Collection[str] = ()) -> Checked:
     """The one check behind ``scenarios validate``, upload and the dry runs: each document, then
     references to other scenarios, channels (when ``channels`` is given), segments; raises
     :class:`ScenarioInvalid` with every error, returns the warnings. ``nearby`` ids (scenario
-    files beside the ones checked) are only offered as "did you mean"."""
+    files beside the ones checked) are only offered as "did you mean". Without a ``session`` only
+    the documents themselves count as existing scenarios (segments and fields are not checked)."""
     defs = parse_scenarios(files)
     result = cross_check(files, defs, _known(session, channels, nearby))
     if result.errors:
