@@ -91,7 +91,7 @@ def yaml_problem(exc: yaml.MarkedYAMLError) -> str:
         if raw in problem:
             mark = exc.problem_mark
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            return f"invalid YAML{where}: {hint} (YAML said: {problem})"
+            return f"invalid YAML{where}: {hint}"
     return f"invalid YAML: {problem}"
 
 
