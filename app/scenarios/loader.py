@@ -80,6 +80,8 @@ _YAML_HINTS = {
         "a key: value where none can start — usually an indentation mistake (a line indented more or less "
         "than the keys beside it), or a value containing ': ' that needs quotes"),
     "could not find expected ':'": "a key without ':' — or a line indented differently from the keys beside it",
+    "expected ',' or '}'": "an inline {...} mapping not closed: a missing '}' or ',' (or a value with ': ' to quote)",
+    "expected ',' or ']'": "an inline [...] list not closed: a missing ']' or ','",
     "found character '\\t' that cannot start any token": "a tab: indent YAML with spaces only",
 }
 
