@@ -4,7 +4,8 @@
 
 Creates (drops first) the database, migrates it, inserts N friends server-side, publishes a
 scenario per start mode (``followed_at``: a start date per friend; ``trigger_time``: one shared
-due time) and times ``enroll_audience``. Prints enrollments/s against the 20,000/s target and the
+due time) and times the dry run's measure (``audience_impact``, which must predict the count)
+and ``enroll_audience``. Prints enrollments/s against the 20,000/s target and the
 peak RSS before and after, which must not grow with N (batches are streamed).
 """
 
@@ -22,10 +23,12 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.config import normalize_database_url  # noqa: E402
-from app.delivery.audience import enroll_audience  # noqa: E402
+from app.delivery.audience import audience_impact, enroll_audience  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.migrate import upgrade_to_head  # noqa: E402
+from app.models.scenarios import Scenario  # noqa: E402
 from app.services import scenarios as service  # noqa: E402
+from app.services.definitions import definition_for  # noqa: E402
 
 TARGET = 20_000
 NOW = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
@@ -81,6 +84,15 @@ def run_one(scenario_id: str, start_from: str, count: int, batch_size: int) -> f
                        NOW)
         session.execute(sa.text("UPDATE scenarios SET status = 'live', published_at = :now WHERE id = :id"),
                         {"now": NOW, "id": scenario_id})
+    with db.session() as session:  # the dry run's audience measure (SPEC §11) over the same friends
+        scenario = session.get(Scenario, scenario_id)
+        assert scenario is not None
+        scn = definition_for(session, scenario_id, scenario.version)
+        started = time.perf_counter()
+        measured = audience_impact(session, scenario, scn, NOW, batch_size=batch_size)
+        impact_seconds = time.perf_counter() - started
+    print(f"[from: {start_from}] dry run: would_enroll {measured.would_enroll:,}, messages_due_now "
+          f"{measured.messages_due_now:,} in {impact_seconds:.2f} s ({count / impact_seconds:,.0f} friends/s)")
     rss_before = peak_rss_mib()
     started = time.perf_counter()
     with db.session() as session:
@@ -91,8 +103,8 @@ def run_one(scenario_id: str, start_from: str, count: int, batch_size: int) -> f
     print(f"[from: {start_from}] {enrolled:,} enrollments in {seconds:.2f} s (batch {batch_size})")
     print(f"  enrollments/s: {rate:,.0f} (target ≥ {TARGET:,}, ratio {rate / TARGET:.2f})")
     print(f"  peak RSS: {rss_before:.1f} MiB before, {peak_rss_mib():.1f} MiB after")
-    if enrolled != count:
-        raise SystemExit(f"expected {count} enrollments, got {enrolled}")
+    if enrolled != count or measured.would_enroll != enrolled:
+        raise SystemExit(f"expected {count} enrollments (dry run said {measured.would_enroll}), got {enrolled}")
     return rate
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
+from app import current_settings
 from app.admin.api_errors import error_response
 from app.admin.auth import requires
 from app.config import DEFAULT_CHANNEL
@@ -31,6 +32,28 @@ bp = Blueprint("admin_api_scenarios", __name__, url_prefix="/admin/api")
 @bp.errorhandler(ScenarioInvalid)
 def _invalid(exc: ScenarioInvalid) -> tuple[Response, int]:
     return error_response(422, "scenario is invalid", [issue.to_dict() for issue in exc.errors])
+
+
+@bp.errorhandler(service.UnknownEvent)
+def _unknown_event(exc: service.UnknownEvent) -> tuple[Response, int]:
+    return error_response(422, str(exc), list(exc.details))
+
+
+@bp.errorhandler(service.OverQuota)
+def _over_quota(exc: service.OverQuota) -> tuple[Response, int]:
+    """409 with the impact, at the top level and under ``impact`` (SPEC §11)."""
+    impact = exc.impact.to_dict()
+    return jsonify(error=str(exc), details=exc.details, impact=impact, **impact), 409
+
+
+def _flag(name: str) -> bool:
+    """``?dry_run=1`` / ``?force=true`` style flags."""
+    return (request.args.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def configured_channels() -> list[str]:
+    """Channels with credentials in the environment: the only ones a scenario may name."""
+    return sorted(current_settings().channels)
 
 
 def scenario_dict(scenario: Scenario, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -57,24 +80,44 @@ def start_audience_jobs(scenario_ids: Iterable[str]) -> None:
 
 
 def _upload_item(item: service.ScenarioUpload) -> dict[str, Any]:
+    measured = item.measured.to_dict() if item.measured else {}
     return {"scenario": scenario_dict(item.scenario), "action": item.action, "version": item.version,
-            "changed": item.changed, "previous_status": item.previous_status,
+            "changed": item.changed, "previous_status": item.previous_status, "status_change": item.status_change,
             "impact": [row.to_dict() for row in item.impact],
-            "audience": _audience(item.needs_audience, item.audience_enrolled)}
+            "audience": _audience(item.needs_audience, item.audience_enrolled), **measured}
+
+
+def _totals(impacts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One impact for a set of documents: sums, and the smallest quota left among their channels."""
+    lefts = [i["quota_left"] for i in impacts if i.get("quota_left") is not None]
+    return {"would_enroll": sum(i.get("would_enroll", 0) for i in impacts),
+            "messages_due_now": sum(i.get("messages_due_now", 0) for i in impacts),
+            "quota_left": min(lefts) if lefts else None}
+
+
+def _dry_run_upload(files: list[tuple[str, str]]) -> dict[str, Any]:
+    with db.session() as session:
+        plans, warnings = service.upload_impact(session, files, utcnow(), channels=configured_channels())
+    items = [plan.to_dict() for plan in plans]
+    return {"dry_run": True, **_totals(items), "scenarios": items,
+            "status_changes": [{"scenario_id": p.scenario_id, **p.status_change} for p in plans if p.status_change],
+            "warnings": [w.to_dict() for w in warnings]}
 
 
 def _audience(queued: bool, enrolled: int) -> dict[str, Any]:
     return {"queued": True} if queued else {"enrolled": enrolled}
 
 
-def _upload(files: list[tuple[str, str]], expected_id: str | None = None) -> list[dict[str, Any]]:
+def _upload(files: list[tuple[str, str]], expected_id: str | None = None) -> tuple[list[dict[str, Any]],
+                                                                                    list[dict[str, Any]]]:
+    """(one answer per scenario, warnings)."""
     if expected_id is not None:
         _check_url_id(files[0], expected_id)
     with db.transaction() as session:
-        result = service.upload(session, files, utcnow())
+        result = service.upload(session, files, utcnow(), force=_flag("force"), channels=configured_channels())
         items = [_upload_item(item) for item in result.scenarios]
     start_audience_jobs(result.audience_pending)
-    return items
+    return items, [w.to_dict() for w in result.warnings]
 
 
 def _check_url_id(file: tuple[str, str], expected_id: str) -> None:
@@ -97,11 +140,20 @@ def _body_text() -> str:
 @bp.put("/scenarios/<scenario_id>")
 @requires("admin")
 def put_scenario(scenario_id: str) -> tuple[Response, int]:
-    """Upload one scenario (YAML or JSON body, sniffed); 201 when created, 200 otherwise."""
+    """Upload one scenario (YAML or JSON body, sniffed); 201 when created, 200 otherwise.
+
+    ``?dry_run=1``: the same checks and the impact, nothing stored. ``?force=1``: publish even when
+    the pushes due at once exceed the quota left (else 409 with the impact)."""
     text = _body_text()
     kind = "json" if "json" in (request.content_type or "") or text.lstrip().startswith("{") else "yaml"
-    (item,) = _upload([(f"{scenario_id}.{kind}", text)], expected_id=scenario_id)
-    return jsonify(item), (201 if item["action"] == "created" else 200)
+    files = [(f"{scenario_id}.{kind}", text)]
+    if _flag("dry_run"):
+        _check_url_id(files[0], scenario_id)
+        answer = _dry_run_upload(files)
+        (plan,) = answer.pop("scenarios")
+        return jsonify({**answer, **plan}), 200
+    (item,), warnings = _upload(files, expected_id=scenario_id)
+    return jsonify({**item, "warnings": warnings}), (201 if item["action"] == "created" else 200)
 
 
 def _posted_files() -> list[tuple[str, str]]:
@@ -124,8 +176,15 @@ def _posted_files() -> list[tuple[str, str]]:
 @bp.post("/scenarios")
 @requires("admin")
 def post_scenarios() -> Response:
-    """Upload several files atomically (one invalid file changes nothing)."""
-    return jsonify(scenarios=_upload(_posted_files()))
+    """Upload several files atomically (one invalid file changes nothing); ``?dry_run=1``, ``?force=1``
+    as for one file."""
+    files = _posted_files()
+    if _flag("dry_run"):
+        return jsonify(_dry_run_upload(files))
+    items, warnings = _upload(files)
+    return jsonify(scenarios=items, warnings=warnings, **_totals(items),
+                   status_changes=[{"scenario_id": i["scenario"]["id"], **i["status_change"]}
+                                   for i in items if i["status_change"]])
 
 
 @bp.get("/scenarios")
@@ -177,14 +236,22 @@ def preview(scenario_id: str) -> Response:
     with db.session() as session:
         if start.tzinfo is None:
             start = start.replace(tzinfo=service.current_definition(session, scenario_id).tz)
-        return jsonify(service.preview_report(session, scenario_id, start, attributes))
+        return jsonify(service.preview_report(session, scenario_id, start, attributes,
+                                              channels=configured_channels()))
 
 
 def _transition(scenario_id: str, action: str) -> Response:
+    """Act (``?force=1`` past the quota guard), or with ``?dry_run=1`` only say what acting would do."""
+    if _flag("dry_run"):
+        with db.session() as session:
+            plan = service.transition_impact(session, scenario_id, action, utcnow())
+            return jsonify(dry_run=True, scenario_id=scenario_id, status_change=plan.status_change,
+                           **plan.impact.to_dict())
     with db.transaction() as session:
-        done = getattr(service, action)(session, scenario_id, utcnow())
+        done = getattr(service, action)(session, scenario_id, utcnow(), force=_flag("force"))
         body = {"scenario": scenario_dict(done.scenario), "audience": _audience(done.needs_audience,
-                                                                                 done.audience_enrolled)}
+                                                                                 done.audience_enrolled),
+                "status_change": done.status_change, **(done.impact.to_dict() if done.impact else {})}
     start_audience_jobs([scenario_id] if done.needs_audience else [])
     return jsonify(body)
 
@@ -259,6 +326,7 @@ def named_event() -> Response:
     with db.transaction() as session:
         friend = session.scalars(sa.select(Friend).where(Friend.channel == channel, Friend.user_id == user_id)
                                  .with_for_update()).first()
+        service.check_event(session, name, channel)
         if friend is None:
             raise NotFound(f"no friend {user_id!r} on channel {channel!r}")
         started = on_named_event(session, friend, name, now, at=at)

@@ -8,6 +8,8 @@ lines (or ``error: ...``) on stderr and exit 1. Other modules add commands to
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -15,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
+from app import bound_settings
 from app.delivery.audience import audience_size, enroll_audience
 from app.errors import SteplineError
 from app.extensions import db
@@ -64,13 +68,84 @@ def _read_files(paths: tuple[str, ...]) -> list[tuple[str, str]]:
 _FILES = click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 
 
+def _channels() -> list[str]:
+    """The configured channels (those with credentials): a scenario naming another is refused."""
+    settings = bound_settings()
+    return sorted(settings.channels) if settings is not None else []
+
+
+def _warn(warnings: list[Any]) -> None:
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
 @scenarios_group.command("validate")
 @_FILES
 def validate(files: tuple[str, ...]) -> None:
-    """Check scenario files without storing anything."""
+    """Check scenario files without storing anything (the very checks an upload runs)."""
+    texts = _read_files(files)
     with _reported_errors():
-        for scn in service.validate(_read_files(files)):
-            click.echo(f"ok  {scn.id}  ({len(scn.steps)} steps, {len(scn.rules)} rules, status {scn.status})")
+        try:
+            with db.session() as session:
+                checked = service.check(session, texts, channels=_channels(), nearby=_nearby_ids(texts))
+        except SQLAlchemyError as exc:  # e.g. CI without a migrated database: check the files among themselves
+            click.echo(f"warning: database unavailable ({type(exc).__name__}): scenarios already uploaded, "
+                       "segments and fields are not checked", err=True)
+            checked = service.check(None, texts, channels=_channels(), nearby=_nearby_ids(texts))
+    _warn(checked.warnings)
+    for scn in checked.defs:
+        click.echo(f"ok  {scn.id}  ({len(scn.steps)} steps, {len(scn.rules)} rules, status {scn.status})")
+
+
+def _nearby_ids(files: list[tuple[str, str]]) -> set[str]:
+    """Ids of the scenario files beside the ones given: suggestions for a mistyped ``enroll:``."""
+    ids: set[str] = set()
+    for directory in {Path(name).parent for name, _ in files}:
+        for path in directory.iterdir():
+            if path.suffix in SCENARIO_SUFFIXES and path.stat().st_size <= 256 * 1024:
+                match = _ID_LINE.search(path.read_text(encoding="utf-8", errors="replace"))
+                if match:
+                    ids.add(match.group(1))
+    return ids
+
+
+_ID_LINE = re.compile(r'^id\s*:\s*["\']?([a-z0-9-]+)', re.MULTILINE)  # a top-level YAML id
+_YES = click.option("--yes", "-y", is_flag=True, help="act without asking (after printing the impact)")
+_FORCE = click.option("--force", is_flag=True, help="act even when the messages due now exceed the quota left")
+
+
+def interactive() -> bool:
+    """Whether a person can answer a prompt (tests replace this)."""
+    return sys.stdin.isatty()
+
+
+def _impact_line(impact: dict[str, Any]) -> str:
+    left = "unlimited" if impact["quota_left"] is None else impact["quota_left"]
+    return (f"would enroll {impact['would_enroll']} friend(s), {impact['messages_due_now']} message(s) due now, "
+            f"quota left {left}")
+
+
+def confirm_or_stop(question: str, *, yes: bool, force: bool, over_quota: bool) -> bool:
+    """After the impact is printed: go on (returns whether to force the quota guard) or exit 1.
+
+    ``--yes`` skips the question; without a terminal and without ``--yes`` nothing is done. Beyond
+    the quota left, ``--yes`` alone is not enough (like the API's 409): ``--force`` or a person's yes.
+    """
+    if over_quota:
+        click.echo("warning: the messages due now exceed the quota left this month", err=True)
+    if yes:
+        if over_quota and not force:
+            click.echo("refusing: over the quota left; run again with --force to send anyway", err=True)
+            raise SystemExit(1)
+        return force
+    if not interactive():
+        click.echo("refusing to act without confirmation: no terminal to ask on; review the impact above and "
+                   "run again with --yes", err=True)
+        raise SystemExit(1)
+    if not click.confirm(question, default=False):
+        click.echo("nothing done")
+        raise SystemExit(1)
+    return True
 
 
 def _run_audiences(scenario_ids: list[str]) -> None:
@@ -86,10 +161,26 @@ def _run_audiences(scenario_ids: list[str]) -> None:
 
 @scenarios_group.command("load")
 @_FILES
-def load(files: tuple[str, ...]) -> None:
-    """Upload scenario files atomically (all or nothing) and apply each document's status."""
+@_YES
+@_FORCE
+def load(files: tuple[str, ...], yes: bool, force: bool) -> None:
+    """Upload scenario files atomically (all or nothing) and apply each document's status.
+
+    Status changes and the impact are printed first, then you are asked (``--yes`` skips it).
+    """
+    texts = _read_files(files)
+    with _reported_errors(), db.session() as session:
+        plans, warnings = service.upload_impact(session, texts, utcnow(), channels=_channels())
+    _warn(warnings)
+    for plan in plans:
+        if plan.status_change:
+            click.echo(f"status    {plan.scenario_id}: {plan.status_change['from']} -> {plan.status_change['to']}")
+    for plan in plans:
+        click.echo(f"{plan.action:<9} {plan.scenario_id}  v{plan.version}  {_impact_line(plan.impact.to_dict())}")
+    forced = confirm_or_stop(f"Upload {len(plans)} scenario(s)?", yes=yes, force=force,
+                             over_quota=any(plan.impact.over_quota for plan in plans))
     with _reported_errors(), db.transaction() as session:
-        result = service.upload(session, _read_files(files), utcnow())
+        result = service.upload(session, texts, utcnow(), force=forced, channels=_channels())
         for item in result.scenarios:
             status = item.scenario.status
             moved = f" (was {item.previous_status})" if item.previous_status not in (None, status) else ""
@@ -157,22 +248,35 @@ def preview(scenario_id: str, start_text: str, attrs: tuple[str, ...], as_json: 
     with _reported_errors(), db.session() as session:
         if start.tzinfo is None:
             start = start.replace(tzinfo=service.current_definition(session, scenario_id).tz)
-        report = service.preview_report(session, scenario_id, start, attributes)
+        report = service.preview_report(session, scenario_id, start, attributes, channels=_channels())
         entries = service.preview(session, scenario_id, start, attributes)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
+    for problem in report["errors"]:
+        click.echo(f"error: {problem['path']}: {problem['message']}", err=True)
+    for problem in report["warnings"]:
+        click.echo(f"warning: {problem['path']}: {problem['message']}", err=True)
     click.echo(f"{scenario_id} v{report['version']} from {start.isoformat()} ({report['timezone']})"
                + ("" if report["filter_matches"] else "  [these attributes do not pass the filter]"))
     for entry in entries:
         click.echo(f"  {entry.step_id:<20} {entry.due_utc:%Y-%m-%d %H:%M:%S}Z  "
-                   f"{entry.due_local:%Y-%m-%d %H:%M %a} local  {entry.messages_count} message(s)")
+                   f"{entry.due_local:%Y-%m-%d %H:%M %a} local  {entry.messages_count} message(s)"
+                   + (f"  [skipped: {entry.skipped}]" if entry.skipped else ""))
 
 
-def _transition_command(action: str) -> Callable[[str], None]:
-    def command(scenario_id: str) -> None:
+def _transition_command(action: str) -> Callable[..., None]:
+    def command(scenario_id: str, yes: bool = True, force: bool = False) -> None:
+        forced = force
+        if action != "pause":  # going live: impact first
+            with _reported_errors(), db.session() as session:
+                plan = service.transition_impact(session, scenario_id, action, utcnow())
+            click.echo(f"{scenario_id}: {plan.status_change['from']} -> {plan.status_change['to']}: "
+                       + _impact_line(plan.impact.to_dict()))
+            forced = confirm_or_stop(f"{action.capitalize()} {scenario_id}?", yes=yes, force=force,
+                                     over_quota=plan.impact.over_quota)
         with _reported_errors(), db.transaction() as session:
-            done = getattr(service, action)(session, scenario_id, utcnow())
+            done = getattr(service, action)(session, scenario_id, utcnow(), force=forced)
             enrolled = f", {done.audience_enrolled} existing friends enrolled" if done.audience_enrolled else ""
             click.echo(f"{scenario_id}: {done.scenario.status}{enrolled}")
             pending = [scenario_id] if done.needs_audience else []
@@ -185,8 +289,9 @@ def _transition_command(action: str) -> Callable[[str], None]:
     return command
 
 
-for _action in ("publish", "pause", "resume"):
-    scenarios_group.command(_action)(click.argument("scenario_id")(_transition_command(_action)))
+scenarios_group.command("pause")(click.argument("scenario_id")(_transition_command("pause")))
+for _action in ("publish", "resume"):
+    scenarios_group.command(_action)(_FORCE(_YES(click.argument("scenario_id")(_transition_command(_action)))))
 
 
 @scenarios_group.command("duplicate")

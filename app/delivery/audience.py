@@ -27,7 +27,7 @@ from app.models.friends import FRIEND_ACTIVE, Friend, FriendTag
 from app.models.scenarios import SCENARIO_LIVE, Scenario
 from app.scenarios.filters import AllFilter, AnyFilter, FilterNode, NotFilter, TagFilter, matches
 from app.scenarios.schema import ScenarioDef
-from app.scenarios.timeline import first_step
+from app.scenarios.timeline import first_step, steps_due_by
 from app.services.definitions import definition_for
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,52 @@ class _Run:
         return rows
 
 
+def _run_for(scenario: Scenario, scn: ScenarioDef, now: datetime) -> _Run | None:
+    """The planning of an audience enrollment; None when nobody can enter (``trigger_time`` outside the window)."""
+    run = _Run(scenario, scn, now, first_step(scn, now) if scn.start.from_ == "trigger_time" else None)
+    if run.shared is not None and not in_window(scn, now):
+        return None
+    return run
+
+
+@dataclass(frozen=True)
+class AudienceImpact:
+    """What :func:`enroll_audience` would do now: friends entering, and steps they are due at once."""
+
+    would_enroll: int
+    messages_due_now: int
+
+
+def audience_impact(session: Session, scenario: Scenario, scn: ScenarioDef, now: datetime, *,
+                    batch_size: int = 5000) -> AudienceImpact:
+    """:func:`enroll_audience`'s own fetch and plan, without writing: the dry run cannot drift from the act.
+
+    ``scenario`` may be a row not stored yet (an upload's dry run); only its id and channel are read.
+    Steps due at once are counted per distinct (start, first due) with ``timeline.steps_due_by``.
+    Without a filter and with ``from: trigger_time`` everyone eligible enters on one schedule, so
+    one count replaces the scan (the same conditions :meth:`_Run.fetch` and ``plan`` apply).
+    """
+    run = _run_for(scenario, scn, now)
+    if run is None:
+        return AudienceImpact(0, 0)
+    if run.shared is not None and scn.filter is None:  # everyone eligible enters with one schedule: count them
+        query = sa.select(sa.func.count()).where(*_eligible(scenario, scn), _not_enrolled(scenario))
+        entering = int(session.scalar(query) or 0)
+        return AudienceImpact(entering, entering * steps_due_by(scn, run.shared[0], now, run.shared[1], now))
+    entering, due_now = 0, 0
+    known: dict[tuple[datetime, datetime], int] = {}
+    batch = run.fetch(session, 0, batch_size)
+    while batch is not None:
+        for _, start, first_due in run.plan(batch):
+            entering += 1
+            key = (start, first_due)
+            if key not in known:
+                known[key] = steps_due_by(scn, scn.steps[0].id, start, first_due, now)
+            due_now += known[key]
+        batch = run.fetch(session, batch.friends[-1][0], batch_size)
+    return AudienceImpact(entering, due_now)
+
+
 def enroll_audience(session: Session, scenario_id: str, now: datetime, *, batch_size: int = 5000,
                     progress: Progress | None = None, commit: bool = False) -> int:
     """Enroll existing friends into a live ``audience: all`` scenario; returns how many entered.
@@ -196,8 +242,8 @@ def enroll_audience(session: Session, scenario_id: str, now: datetime, *, batch_
     if scenario.status != SCENARIO_LIVE:
         log.info("scenario %s is %s: no audience enrollment", scenario.id, scenario.status)
         return 0
-    run = _Run(scenario, scn, now, first_step(scn, now) if scn.start.from_ == "trigger_time" else None)
-    if run.shared is not None and not in_window(scn, now):
+    run = _run_for(scenario, scn, now)
+    if run is None:
         return 0
     step_id, total = scn.steps[0].id, 0
     batch = run.fetch(session, 0, batch_size)

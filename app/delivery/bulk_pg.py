@@ -43,7 +43,8 @@ UPDATE enrollments SET status = :status, stop_reason = :stop, finished_at = :fin
 WHERE id = ANY(CAST(:ids AS int[]))""").bindparams(sa.bindparam("fin", type_=UTCDateTime()))
 
 
-def insert_deliveries(session: Session, claimed: list[tuple[int, str, int]], now: datetime) -> list[int]:
+def insert_deliveries(session: Session, claimed: list[tuple[int, str, int]], now: datetime, *,
+                      status: str = DELIVERY_QUEUED) -> list[int]:
     """Insert the outbox rows of these locked, not yet advanced enrollments, given as
     (enrollment id, channel, priority); ``retry_key`` is drawn here. Ids of those not already there."""
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
@@ -52,7 +53,7 @@ def insert_deliveries(session: Session, claimed: list[tuple[int, str, int]], now
     ids: list[int] = []
     for (channel, priority), enrollment_ids in groups.items():
         ids.extend(session.scalars(_INSERT_DELIVERIES, {"channel": channel, "priority": priority,
-                                                        "status": DELIVERY_QUEUED, "now": now,
+                                                        "status": status, "now": now,
                                                         "ids": int_array(enrollment_ids)}).all())
     return sorted(ids)
 

@@ -18,11 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.delivery import bulk_pg
+from app.delivery.yearly import is_yearly, renew_yearly
 from app.dialect import insert_for, is_postgres, plain_rows, table_of
 from app.errors import NotFound
 from app.extensions import db
 from app.models.delivery import (
     DELIVERY_QUEUED,
+    DELIVERY_SKIPPED,
     ENROLLMENT_ACTIVE,
     ENROLLMENT_COMPLETED,
     ENROLLMENT_STOPPED,
@@ -30,6 +32,7 @@ from app.models.delivery import (
     Enrollment,
 )
 from app.models.scenarios import SCENARIO_LIVE, Scenario
+from app.scenarios.timeline import SKIP_AFTER_END
 from app.services.definitions import definition_for
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,7 @@ CLAIM_LIMIT = 1000  # enrollments per claim (one transaction)
 JOB_SIZE = 500  # deliveries per send job: one full multicast; smaller jobs keep every worker busy
 MAX_BATCHES_PER_TICK = 50  # keep one tick bounded; the rest waits for the next tick
 STOP_STEP_REMOVED = "step_removed"
+STOP_ENDED = "scenario_ended"  # the step fell due after the scenario's ``end``
 
 Enqueue = Callable[[list[int]], bool]
 
@@ -61,17 +65,47 @@ def _live_scenarios(session: Session) -> dict[str, tuple[str, int]]:
     return {row.id: (row.channel, row.priority) for row in rows}
 
 
+@dataclass
+class _Calendar:
+    """What a claim must know per live scenario beyond its channel: its ``end`` and whether its
+    cycles repeat yearly. Looked up once per claim (definitions are cached), never per row."""
+
+    ends: dict[str, datetime] = field(default_factory=dict)
+    yearly: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, session: Session, live: Sequence[str]) -> _Calendar:
+        calendar = cls()
+        versions = session.execute(sa.select(Scenario.id, Scenario.version).where(Scenario.id.in_(list(live))))
+        for scenario_id, version in versions:
+            try:
+                scn = definition_for(session, scenario_id, version)
+            except NotFound:
+                continue
+            if scn.end_at is not None:
+                calendar.ends[scenario_id] = scn.end_at
+            if is_yearly(scn):
+                calendar.yearly.add(scenario_id)
+        return calendar
+
+    def ended(self, row: Any) -> bool:
+        end = self.ends.get(row.scenario_id)
+        return end is not None and row.next_run_at > end
+
+
 _DUE_COLUMNS = (Enrollment.id, Enrollment.scenario_id, Enrollment.scenario_version, Enrollment.next_step_id)
 # SQLite writes outbox rows and positions from Python; PostgreSQL copies them in SQL (bulk_pg)
 _DUE_COLUMNS_SQLITE = _DUE_COLUMNS + (Enrollment.friend_id, Enrollment.cycle, Enrollment.jumps, Enrollment.next_run_at,
                                       Enrollment.last_step_id, Enrollment.last_step_at)
 
 
-def _due_rows(session: Session, now: datetime, live: Sequence[str], limit: int) -> list[Any]:
+def _due_rows(session: Session, now: datetime, live: Sequence[str], limit: int, *, with_due: bool = False) -> list[Any]:
     postgres = is_postgres(session)
+    columns = (_DUE_COLUMNS + (Enrollment.next_run_at,) if with_due else _DUE_COLUMNS) if postgres \
+        else _DUE_COLUMNS_SQLITE  # PostgreSQL reads the due time only when some live scenario has an ``end``
     # the WHERE repeats the partial index predicate of ix_enrollments_due so the planner walks it
     statement = (
-        sa.select(*(_DUE_COLUMNS if postgres else _DUE_COLUMNS_SQLITE))
+        sa.select(*columns)
         .where(Enrollment.status == ENROLLMENT_ACTIVE, Enrollment.next_run_at.is_not(None),
                Enrollment.next_run_at <= now, Enrollment.scenario_id.in_(list(live)))
         .order_by(Enrollment.next_run_at, Enrollment.id)
@@ -129,6 +163,7 @@ class Move(NamedTuple):
 
 _COMPLETED = Move(ENROLLMENT_COMPLETED, None, None, True)
 _STEP_GONE = Move(ENROLLMENT_STOPPED, STOP_STEP_REMOVED, None, False)
+_ENDED = Move(ENROLLMENT_STOPPED, STOP_ENDED, None, True)
 
 
 def claim_batch(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) -> Claim:
@@ -136,11 +171,17 @@ def claim_batch(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) ->
     live = _live_scenarios(session)
     if not live:
         return Claim()
-    rows = _due_rows(session, now, list(live), limit)
+    calendar = _Calendar.of(session, list(live))
+    rows = _due_rows(session, now, list(live), limit, with_due=bool(calendar.ends))
     following_of = _Following(session)
     written: list[Any] = []
+    ended: list[Any] = []
     moves: list[tuple[Any, Move]] = []
     for row in rows:
+        if calendar.ends and calendar.ended(row):
+            ended.append(row)
+            moves.append((row, _ENDED))
+            continue
         try:
             following = following_of(row.scenario_id, row.scenario_version, row.next_step_id)
         except KeyError:
@@ -152,8 +193,32 @@ def claim_batch(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) ->
         # the next step is timed once this delivery settles (app/delivery/progress.py): never overtakes it
         moves.append((row, Move(ENROLLMENT_ACTIVE, None, following, True) if following else _COMPLETED))
     ids = _insert_deliveries(session, written, live, now)
+    _record_ended(session, ended, live, now)
     _advance(session, moves, now)
+    if calendar.yearly:
+        renew_yearly(session, [row.id for row, move in moves
+                               if move is _COMPLETED and row.scenario_id in calendar.yearly], now)
     return Claim(len(rows), ids)
+
+
+def _record_ended(session: Session, rows: list[Any], live: dict[str, tuple[str, int]], now: datetime) -> None:
+    """Steps due after their scenario's ``end``: an outbox row marked skipped (with the reason), never sent."""
+    if not rows:
+        return
+    if is_postgres(session):
+        ids = bulk_pg.insert_deliveries(session, [(row.id, *live[row.scenario_id]) for row in rows], now,
+                                        status=DELIVERY_SKIPPED)
+    else:
+        table = table_of(Delivery)
+        values = [{**_delivery_row(row, live[row.scenario_id], now), "status": DELIVERY_SKIPPED, "enqueued_at": None}
+                  for row in rows]
+        statement = (insert_for(session)(table)
+                     .on_conflict_do_nothing(index_elements=["enrollment_id", "step_id", "cycle", "visit"])
+                     .returning(table.c.id))
+        ids = list(session.scalars(statement, values))
+    if ids:
+        session.execute(sa.update(Delivery).where(Delivery.id.in_(ids)).values(error=SKIP_AFTER_END))
+        log.info("%d steps skipped: due after their scenario's end", len(ids))
 
 
 def _insert_deliveries(session: Session, rows: list[Any], live: dict[str, tuple[str, int]],

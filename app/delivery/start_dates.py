@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from app.scenarios.schema import ScenarioDef
-from app.scenarios.timeline import local_to_utc
+from app.scenarios.timeline import local_to_utc, next_yearly
 
 BIRTHDAY_ATTRIBUTE = "birthday"
 
@@ -41,27 +41,24 @@ def _as_instant(value: Any, scn: ScenarioDef) -> datetime | None:
     return local_to_utc(day, time(0, 0), scn.tz) if day else None
 
 
-def _birthday_this_year(value: Any, scn: ScenarioDef, reference: datetime) -> datetime | None:
-    """This year's birthday (year of ``reference`` in the scenario's zone) at local midnight.
-
-    Accepts ``YYYY-MM-DD`` or ``MM-DD``; 29 February falls on the 28th in other years.
-    """
+def birthday_parts(value: Any) -> tuple[int, int] | None:
+    """(month, day) of a birthday attribute: ``YYYY-MM-DD``, ``MM-DD`` or a date; None otherwise."""
     text = value.isoformat() if isinstance(value, date) else value
     if not isinstance(text, str):
         return None
     parts = text.strip()[:10].split("-")
     try:
         month, day = (int(parts[1]), int(parts[2])) if len(parts) == 3 else (int(parts[0]), int(parts[1]))
-        year = reference.astimezone(scn.tz).year
-        try:
-            occurrence = date(year, month, day)
-        except ValueError:
-            if (month, day) != (2, 29):
-                return None
-            occurrence = date(year, 2, 28)
+        date(2000, month, day)  # a leap year: 29 February is a valid birthday
     except (ValueError, IndexError):
         return None
-    return local_to_utc(occurrence, time(0, 0), scn.tz)
+    return month, day
+
+
+def next_birthday(value: Any, scn: ScenarioDef, reference: datetime) -> datetime | None:
+    """The friend's next birthday at local midnight (today's counts; never a day already past)."""
+    parts = birthday_parts(value)
+    return next_yearly(parts[0], parts[1], scn.tz, reference) if parts else None
 
 
 def resolve_start(
@@ -81,7 +78,7 @@ def resolve_start(
     if source == "last_message_at":
         return last_message_at
     if source == "birthday":
-        return _birthday_this_year(attributes.get(BIRTHDAY_ATTRIBUTE), scn, trigger_time)
+        return next_birthday(attributes.get(BIRTHDAY_ATTRIBUTE), scn, trigger_time)
     name = scn.start.from_attribute
     return _as_instant(attributes.get(name), scn) if name else None
 

@@ -29,7 +29,7 @@ from app.quota.months import day_of, month_bounds, month_last_day
 from app.quota.tracker import status
 from app.quota.usage import quota_config
 from app.scenarios.schema import ScenarioDef
-from app.scenarios.timeline import next_step
+from app.scenarios.timeline import after_end, next_step
 from app.services.definitions import definition_for
 
 
@@ -155,8 +155,8 @@ def _walk(scn: ScenarioDef, step_id: str, start_at: datetime, due: datetime, now
         return dues  # removed in this version: the engine stops such an enrollment
     current_id, current_due = step_id, max(due, now)  # an overdue step goes out now
     for _ in range(len(scn.steps)):
-        if current_due >= month_end:
-            break
+        if current_due >= month_end or after_end(scn, current_due):
+            break  # steps after the scenario's ``end`` are skipped, never sent
         dues.append(current_due)
         following = next_step(scn, current_id, start_at, current_due)
         if following is None:

@@ -21,6 +21,8 @@ _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
 # union tag -> member type; lets the loader name the fields a model accepts
 TAGS: dict[str, Any] = {}
+# a keyed union's error message -> the keys that choose its members (the loader's "did you mean")
+UNION_KEYS: dict[str, list[str]] = {}
 
 
 class StrictModel(BaseModel):
@@ -82,6 +84,7 @@ def keyed_union(expected: str, *members: tuple[str, Any]) -> Any:
     """
     for key, tp in members:
         TAGS[f"~{key}"] = tp
+    UNION_KEYS[expected] = [key for key, _ in members if key != "*str"]
 
     def pick(value: Any) -> str | None:
         for key, tp in members:

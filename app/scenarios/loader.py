@@ -15,7 +15,7 @@ from pydantic_core import ErrorDetails
 from yaml.nodes import Node
 
 from app.scenarios.errors import Issue, ScenarioInvalid
-from app.scenarios.fields import ERROR_TYPE, TAGS
+from app.scenarios.fields import ERROR_TYPE, TAGS, UNION_KEYS
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.yamlpos import compose_and_construct, compose_only, duplicate_keys, locate
 
@@ -58,9 +58,8 @@ def _parse(text: str, name: str) -> tuple[ScenarioDef | None, list[Issue], Node 
         return None, [Issue(name, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}")], None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
         return None, [Issue(name, mark.line + 1 if mark else None, mark.column + 1 if mark else None, "",
-                            f"invalid YAML: {problem}")], None
+                            yaml_problem(exc))], None
     except yaml.YAMLError as exc:
         return None, [Issue(name, None, None, "", f"invalid YAML: {exc}")], None
     issues = [_issue(name, key, [], f"duplicate key {key_name!r} in one mapping") for key, key_name in
@@ -74,6 +73,28 @@ def _parse(text: str, name: str) -> tuple[ScenarioDef | None, list[Issue], Node 
         issues.extend(_from_pydantic(name, root, err) for err in exc.errors())
     issues.sort(key=lambda i: (i.line or 0, i.column or 0, i.path))
     return (scenario if not issues else None), issues, root
+
+
+_YAML_HINTS = {
+    "mapping values are not allowed here": (
+        "a key: value where none can start — usually an indentation mistake (a line indented more or less "
+        "than the keys beside it), or a value containing ': ' that needs quotes"),
+    "could not find expected ':'": "a key without ':' — or a line indented differently from the keys beside it",
+    "expected ',' or '}'": "an inline {...} mapping not closed: a missing '}' or ',' (or a value with ': ' to quote)",
+    "expected ',' or ']'": "an inline [...] list not closed: a missing ']' or ','",
+    "found character '\\t' that cannot start any token": "a tab: indent YAML with spaces only",
+}
+
+
+def yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's message in the admin's terms: where and the likely cause (the position is the Issue's)."""
+    problem = " ".join(p for p in (exc.context, exc.problem) if p)
+    for raw, hint in _YAML_HINTS.items():
+        if raw in problem:
+            mark = exc.problem_mark
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            return f"invalid YAML{where}: {hint}"
+    return f"invalid YAML: {problem}"
 
 
 def _read(text: str) -> tuple[Node | None, Any]:
@@ -100,8 +121,26 @@ def format_path(path: list[str | int]) -> str:
 def _from_pydantic(name: str, root: Node | None, err: ErrorDetails) -> Issue:
     loc = list(err["loc"])
     path = [p for p in loc if not (isinstance(p, str) and p.startswith("~"))]
+    wrong_key = _unknown_union_key(err)
+    if wrong_key is not None:
+        key, message = wrong_key
+        return _issue(name, locate(root, [*path, key], at_key=True), [*path, key], message)
     node = locate(root, path, at_key=err["type"] == "extra_forbidden")
     return _issue(name, node, path, _message(err, loc))
+
+
+def _unknown_union_key(err: ErrorDetails) -> tuple[str, str] | None:
+    """``at: {wiat: 5d}``: name the key no shape has, with the closest one (``wait``)."""
+    keys = UNION_KEYS.get(err["msg"]) if err["type"] == ERROR_TYPE else None
+    value = err.get("input")
+    if not keys or not isinstance(value, dict):
+        return None
+    unknown = [str(k) for k in value if k not in keys]
+    if not unknown:
+        return None
+    close = difflib.get_close_matches(unknown[0], keys, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return unknown[0], f"unknown key {unknown[0]!r}{hint} {err['msg']}"
 
 
 def _message(err: ErrorDetails, loc: list[str | int]) -> str:

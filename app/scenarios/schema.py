@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
 
 from app.scenarios.fields import (
     ERROR_TYPE,
     NAME_PATTERN,
+    TAGS,
     ClockTime,
     Duration,
     StrictModel,
@@ -79,6 +80,22 @@ def _timezone(v: str) -> str:
 
 
 
+END_EXPECTED = "expected an ISO 8601 date (2026-12-31) or date-time (2026-12-31T18:00, offset optional)"
+
+
+def _end(v: Any) -> str:
+    """``end:`` kept as the ISO text written (a YAML date or datetime is turned back into it)."""
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if not isinstance(v, str):
+        raise fail(f"{END_EXPECTED}, got {v!r}")
+    try:
+        datetime.fromisoformat(v.strip()) if len(v.strip()) > 10 else date.fromisoformat(v.strip())
+    except ValueError:
+        raise fail(f"{END_EXPECTED}, got {v!r}") from None
+    return v.strip()
+
+
 class WindowDef(StrictModel):
     """Validity period of the start date (inclusive dates)."""
 
@@ -136,6 +153,21 @@ class SendWindowDef(StrictModel):
     to: ClockTime
 
 
+def _window_shape(value: Any) -> str | None:
+    if isinstance(value, dict | SendWindowDef):
+        return "~window"
+    return "~windows" if isinstance(value, list) else None
+
+
+# one window or a list of them, chosen by shape so errors speak of the shape written
+SendWindows = Annotated[
+    Annotated[SendWindowDef, Tag("~window")] | Annotated[list[SendWindowDef], Field(min_length=1), Tag("~windows")],
+    Discriminator(_window_shape, custom_error_type=ERROR_TYPE,
+                  custom_error_message='expected a window {days: [...], from: "HH:MM", to: "HH:MM"} or a list of them'),
+]
+TAGS["~window"], TAGS["~windows"] = SendWindowDef, list[SendWindowDef]
+
+
 class AfterAt(StrictModel):
     after: Duration
 
@@ -183,9 +215,13 @@ class ScenarioDef(StrictModel):
     start: StartDef
     filter: FilterNode | None = None
     frequency: Frequency = "once"
-    send_window: SendWindowDef | None = None
     respect_opt_out: bool = True
     on_quota_exhausted: Literal["hold", "skip"] = "hold"
+    send_window: SendWindows | None = None
+    skip_holidays: bool = False
+    holiday_calendar: Literal["jp"] = "jp"
+    holidays: list[date] = Field(default_factory=list)
+    end: Annotated[str, BeforeValidator(_end)] | None = None
     steps: Annotated[list[StepDef], Field(min_length=1)]
     rules: list[RuleDef] = Field(default_factory=list)
     goals: list[GoalDef] = Field(default_factory=list)
@@ -216,6 +252,25 @@ class ScenarioDef(StrictModel):
     def tz(self) -> ZoneInfo:
         """The scenario's time zone."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def windows(self) -> tuple[SendWindowDef, ...]:
+        """The send windows as a tuple (``send_window`` may be one window or a list); empty = always open."""
+        if self.send_window is None:
+            return ()
+        return tuple(self.send_window) if isinstance(self.send_window, list) else (self.send_window,)
+
+    @property
+    def end_at(self) -> datetime | None:
+        """``end`` as an aware UTC instant: a date ends at the close of that local day, a date-time
+        without offset is local to the scenario."""
+        if self.end is None:
+            return None
+        if len(self.end) <= 10:
+            next_day = date.fromisoformat(self.end) + timedelta(days=1)
+            return datetime.combine(next_day, time(0, 0), tzinfo=self.tz).astimezone(UTC)
+        moment = datetime.fromisoformat(self.end)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=self.tz)).astimezone(UTC)
 
     def step_index(self, step_id: str) -> int:
         """Position of a step by id; KeyError when the step does not exist (e.g. removed in a new version)."""

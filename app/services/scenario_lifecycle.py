@@ -13,6 +13,7 @@ from app.errors import Conflict, NotFound
 from app.models.scenarios import SCENARIO_DRAFT, SCENARIO_ERROR, SCENARIO_LIVE, SCENARIO_PAUSED, Scenario
 from app.scenarios.schema import EnrollAction, ScenarioDef
 from app.services import definitions
+from app.services.scenario_impact import Impact, enrolls_audience, going_live, guard, nothing
 
 # action → the states it may start from, and where it leads
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -30,6 +31,17 @@ class Transition:
     scenario: Scenario
     needs_audience: bool  # existing friends still to enroll (too many to do inline): run ``enroll_audience``
     audience_enrolled: int = 0  # existing friends enrolled inline
+    impact: Impact | None = None  # what going live was measured to do before acting
+    status_change: dict[str, str] | None = None  # {"from": ..., "to": ...}
+
+
+@dataclass(frozen=True)
+class TransitionPlan:
+    """A dry run of publish / pause / resume: nothing was changed."""
+
+    scenario: Scenario
+    impact: Impact
+    status_change: dict[str, str]
 
 
 def settle_audience(session: Session, scenario_id: str, now: datetime) -> int | None:
@@ -50,10 +62,11 @@ def get_scenario(session: Session, scenario_id: str, *, lock: bool = False) -> S
 
 def _set_status(scenario: Scenario, scn: ScenarioDef, target: str, now: datetime) -> bool:
     first_publish = target == SCENARIO_LIVE and scenario.published_at is None
+    audience = target == SCENARIO_LIVE and enrolls_audience(scenario, scn)
     scenario.status, scenario.status_reason, scenario.updated_at = target, None, now
     if first_publish:
         scenario.published_at = now
-    return first_publish and scn.start.audience == "all"
+    return audience
 
 
 def apply_status(scenario: Scenario, scn: ScenarioDef, now: datetime) -> bool:
@@ -78,23 +91,45 @@ def _broken_reason(missing: list[str]) -> str:
     return "enroll: points to a missing scenario: " + ", ".join(missing)
 
 
-def transition(session: Session, scenario_id: str, action: str, now: datetime) -> Transition:
-    """Apply ``publish`` / ``pause`` / ``resume``; Conflict when the current state does not allow it."""
-    scenario = get_scenario(session, scenario_id, lock=True)
+def _checked(session: Session, scenario: Scenario, action: str) -> tuple[ScenarioDef, str]:
+    """The definition and target state of ``action``; Conflict when the state or references forbid it."""
     allowed_from, target = TRANSITIONS[action]
     if scenario.status not in allowed_from:
-        raise Conflict(f"cannot {action} scenario {scenario_id!r}: it is {scenario.status} "
+        raise Conflict(f"cannot {action} scenario {scenario.id!r}: it is {scenario.status} "
                        f"({action} works from {', '.join(allowed_from)})")
     scn = definitions.definition_for(session, scenario.id, scenario.version)
     if target == SCENARIO_LIVE:
         missing = _broken_references(session, scn)
         if missing:
-            raise Conflict(f"cannot {action} scenario {scenario_id!r}: {_broken_reason(missing)}")
+            raise Conflict(f"cannot {action} scenario {scenario.id!r}: {_broken_reason(missing)}")
+    return scn, target
+
+
+def _impact(session: Session, scenario: Scenario, scn: ScenarioDef, target: str, now: datetime) -> Impact:
+    return going_live(session, scenario, scn, now) if target == SCENARIO_LIVE else nothing(session, scn.channel, now)
+
+
+def transition_impact(session: Session, scenario_id: str, action: str, now: datetime) -> TransitionPlan:
+    """``?dry_run=1``: what ``action`` would do (same checks, same impact code), changing nothing."""
+    scenario = get_scenario(session, scenario_id)
+    scn, target = _checked(session, scenario, action)
+    return TransitionPlan(scenario, _impact(session, scenario, scn, target, now),
+                          {"from": scenario.status, "to": target})
+
+
+def transition(session: Session, scenario_id: str, action: str, now: datetime, *, force: bool = False) -> Transition:
+    """Apply ``publish`` / ``pause`` / ``resume``; Conflict when the current state does not allow it,
+    :class:`OverQuota` (409) when going live would push more at once than the quota left, unless ``force``."""
+    scenario = get_scenario(session, scenario_id, lock=True)
+    scn, target = _checked(session, scenario, action)
+    impact = _impact(session, scenario, scn, target, now)
+    guard(scenario_id, action, impact, force=force)
+    change = {"from": scenario.status, "to": target}
     if not _set_status(scenario, scn, target, now):
-        return Transition(scenario, False)
+        return Transition(scenario, False, impact=impact, status_change=change)
     session.flush()
     enrolled = settle_audience(session, scenario.id, now)
-    return Transition(scenario, enrolled is None, enrolled or 0)
+    return Transition(scenario, enrolled is None, enrolled or 0, impact, change)
 
 
 def check_references(session: Session, now: datetime) -> list[str]:

@@ -6,6 +6,7 @@ Upload and versioning live in ``scenario_upload`` / ``scenario_versions``, state
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -14,19 +15,43 @@ from sqlalchemy.orm import Session
 
 from app.delivery.audience import audience_size, enroll_audience
 from app.delivery.enrollment import enroll_manual
+from app.errors import BadRequest
 from app.models.delivery import Enrollment
 from app.models.scenarios import Scenario, ScenarioVersion
+from app.scenarios.checks import did_you_mean
 from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.filters import matches
 from app.scenarios.jsonschema import scenario_json_schema
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.timeline import TimelineEntry, timeline
 from app.services.definitions import definition_for
-from app.services.scenario_lifecycle import Transition, check_references, delete, get_scenario, transition
-from app.services.scenario_upload import ScenarioUpload, UploadResult, duplicate, upload, validate
+from app.services.scenario_impact import Impact, OverQuota
+from app.services.scenario_lifecycle import (
+    Transition,
+    TransitionPlan,
+    check_references,
+    delete,
+    get_scenario,
+    transition,
+    transition_impact,
+)
+from app.services.scenario_upload import (
+    Checked,
+    ScenarioUpload,
+    UploadPlan,
+    UploadResult,
+    check,
+    check_stored,
+    duplicate,
+    upload,
+    upload_impact,
+    validate,
+)
 from app.services.scenario_versions import StepImpact
 
 __all__ = [
+    "Impact", "OverQuota", "UnknownEvent", "check_event", "known_events", "TransitionPlan", "UploadPlan",
+    "transition_impact", "upload_impact", "Checked", "check", "check_stored",
     "ScenarioInvalid", "ScenarioUpload", "StepImpact", "Transition", "UploadResult", "audience_size",
     "check_references", "current_definition", "delete", "duplicate", "enroll_audience", "enroll_manual",
     "enrollment_counts", "get", "list_scenarios", "pause", "preview", "preview_report", "publish", "resume",
@@ -40,6 +65,29 @@ def list_scenarios(session: Session, channel: str | None = None) -> list[Scenari
     if channel is not None:
         query = query.where(Scenario.channel == channel)
     return list(session.scalars(query))
+
+
+def known_events(session: Session, channel: str | None = None) -> list[str]:
+    """Event names some scenario (of ``channel``) starts on: ``purchase`` for ``trigger: event:purchase``."""
+    query = sa.select(Scenario.trigger).where(Scenario.trigger.startswith("event:")).distinct()
+    if channel is not None:
+        query = query.where(Scenario.channel == channel)
+    return sorted(trigger[6:] for trigger in session.scalars(query))
+
+
+def check_event(session: Session, name: str, channel: str) -> None:
+    """BadRequest (422 on the API) naming the known events when no scenario of the channel starts on ``name``."""
+    known = known_events(session, channel)
+    if name not in known:
+        hint = did_you_mean(name, known)
+        raise UnknownEvent(f"unknown event {name!r}{hint}", [{
+            "path": "name", "message": f"no scenario on channel {channel!r} starts on event {name!r}{hint}; "
+            + (f"known events: {', '.join(known)}" if known else "no scenario starts on an event"),
+            "known_events": known}])
+
+
+class UnknownEvent(BadRequest):
+    """A named event no scenario listens to (a typo would otherwise enroll nobody, silently)."""
 
 
 def get(session: Session, scenario_id: str) -> Scenario:
@@ -70,19 +118,19 @@ def enrollment_counts(session: Session) -> dict[str, dict[str, int]]:
     return counts
 
 
-def publish(session: Session, scenario_id: str, now: datetime) -> Transition:
+def publish(session: Session, scenario_id: str, now: datetime, *, force: bool = False) -> Transition:
     """draft | paused | error → live (an ``error`` scenario only once its references exist again)."""
-    return transition(session, scenario_id, "publish", now)
+    return transition(session, scenario_id, "publish", now, force=force)
 
 
-def pause(session: Session, scenario_id: str, now: datetime) -> Transition:
+def pause(session: Session, scenario_id: str, now: datetime, *, force: bool = False) -> Transition:
     """live → paused: nothing more is sent until it is resumed."""
-    return transition(session, scenario_id, "pause", now)
+    return transition(session, scenario_id, "pause", now, force=force)
 
 
-def resume(session: Session, scenario_id: str, now: datetime) -> Transition:
+def resume(session: Session, scenario_id: str, now: datetime, *, force: bool = False) -> Transition:
     """paused → live."""
-    return transition(session, scenario_id, "resume", now)
+    return transition(session, scenario_id, "resume", now, force=force)
 
 
 def preview(session: Session, scenario_id: str, start: datetime, attributes: dict[str, Any] | None = None, *,
@@ -93,11 +141,15 @@ def preview(session: Session, scenario_id: str, start: datetime, attributes: dic
 
 
 def preview_report(session: Session, scenario_id: str, start: datetime,
-                   attributes: dict[str, Any] | None = None) -> dict[str, Any]:
-    """:func:`preview` as JSON, with the scenario's version and zone and whether the attributes pass
-    the filter (tags are not known in a preview: tag conditions count as absent)."""
+                   attributes: dict[str, Any] | None = None, *, channels: Collection[str] | None = None
+                   ) -> dict[str, Any]:
+    """:func:`preview` as JSON, with the scenario's version and zone, whether the attributes pass
+    the filter (tags are not known in a preview: tag conditions count as absent), and what upload's
+    checks say about the stored version today (``errors``, ``warnings``)."""
     scenario = get_scenario(session, scenario_id)
     scn = definition_for(session, scenario.id, scenario.version)
+    checked = check_stored(session, scenario_id, channels=channels)
     return {"scenario_id": scenario.id, "version": scenario.version, "timezone": scn.timezone,
+            "errors": [e.to_dict() for e in checked.errors], "warnings": [w.to_dict() for w in checked.warnings],
             "start": start.isoformat(), "filter_matches": matches(scn.filter, attributes or {}, set()),
             "timeline": [entry.to_dict() for entry in preview(session, scenario_id, start, attributes)]}

@@ -56,6 +56,8 @@ def test_operator_walks_through_the_dashboard(app: Flask, page: Any) -> None:
 
     page.fill("textarea[name=source]", VALID_SCENARIO)
     page.click("text=Validate and upload")
+    expect(page.locator("#impact-welcome")).to_be_visible()  # impact first, nothing stored yet
+    page.click("text=Confirm and upload")
     expect(page.locator("#upload-result")).to_contain_text("created")
     row = page.locator("#scenario-welcome")
     expect(row.locator(".pill")).to_have_text("live")
@@ -64,6 +66,7 @@ def test_operator_walks_through_the_dashboard(app: Flask, page: Any) -> None:
     expect(page.locator(".flash-success")).to_contain_text("now paused")
     expect(page.locator("#scenario-welcome .pill")).to_have_text("paused")
     page.locator("#scenario-welcome button", has_text="Resume").click()
+    page.click("button:has-text('Confirm')")
     expect(page.locator("#scenario-welcome .pill")).to_have_text("live")
 
     seed_activity("welcome")

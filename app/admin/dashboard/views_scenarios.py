@@ -12,7 +12,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from app.admin.api_scenarios import start_audience_jobs
+from app.admin.api_scenarios import configured_channels, start_audience_jobs
 from app.admin.auth import audit_note, requires
 from app.admin.dashboard import bp, charts, queries
 from app.admin.dashboard.sorting import parse_sort, sort_rows
@@ -85,7 +85,26 @@ def _uploaded_files() -> list[tuple[str, str]]:
     text = request.form.get("source", "")
     if text.strip():
         files.append((request.form.get("source_name", "").strip() or "pasted.yaml", text))
+    # the confirm step carries the documents it showed the impact of
+    files.extend(zip(request.form.getlist("confirm_file_name"), request.form.getlist("confirm_file_text"),
+                     strict=False))
     return files
+
+
+def _confirmed() -> bool:
+    return request.form.get("confirm") == "1"
+
+
+def _confirm_upload(files: list[tuple[str, str]], status: int = 200, message: str | None = None) -> tuple[str, int]:
+    """Impact first: what the upload would do (status changes first), with a button to go on."""
+    with db.session() as session:
+        plans, warnings = scenario_service.upload_impact(session, files, utcnow(), channels=configured_channels())
+    rows = [plan.to_dict() for plan in plans]
+    changes = [{"scenario_id": p.scenario_id, **p.status_change} for p in plans if p.status_change]
+    return render_template("dashboard/confirm.html", section="scenarios", heading=_("Confirm upload"), rows=rows,
+                           status_changes=changes, warnings=warnings, files=files, message=message,
+                           over_quota=any(p.impact.over_quota for p in plans), next_url=None,
+                           action_url=url_for("dashboard.upload"), confirm_label=_("Confirm and upload")), status
 
 
 @bp.route("/scenarios/upload", methods=["POST"])
@@ -98,28 +117,60 @@ def upload() -> tuple[str, int]:
         return _render_list(400, upload_errors=[], upload_message=_("Choose a file or paste a scenario."), form=form)
     now = utcnow()
     try:
+        if not _confirmed():
+            return _confirm_upload(files)
         with db.transaction() as session:
-            result = scenario_service.upload(session, files, now)
+            result = scenario_service.upload(session, files, now, force=request.form.get("force") == "1",
+                                             channels=configured_channels())
     except ScenarioInvalid as exc:
         return _render_list(422, upload_errors=exc.errors, form=form)
+    except scenario_service.OverQuota as exc:
+        return _confirm_upload(files, 409, str(exc))
     except SteplineError as exc:
         return _render_list(400, upload_errors=getattr(exc, "details", []), upload_message=str(exc), form=form)
     start_audience_jobs(result.audience_pending)
     return _render_list(200, upload_result=result, form={})
 
 
+def _confirm_transition(scenario_id: str, action: str, message: str | None = None,
+                        status: int = 200) -> tuple[str, int] | None:
+    """Impact first for publish / resume; None when the action cannot start (the act flashes why)."""
+    try:
+        with db.session() as session:
+            plan = scenario_service.transition_impact(session, scenario_id, action, utcnow())
+    except SteplineError:
+        return None
+    row = {"scenario_id": scenario_id, "action": action, **plan.impact.to_dict()}
+    return render_template("dashboard/confirm.html", section="scenarios", heading=_("Confirm %(action)s",
+                                                                                    action=action),
+                           rows=[row], status_changes=[{"scenario_id": scenario_id, **plan.status_change}],
+                           warnings=[], files=[], message=message, over_quota=plan.impact.over_quota,
+                           next_url=request.form.get("next", ""), confirm_label=_("Confirm"),
+                           action_url=url_for("dashboard.lifecycle", scenario_id=scenario_id, action=action)), status
+
+
 @bp.route("/scenarios/<scenario_id>/<action>", methods=["POST"])
 @requires("admin")
-def lifecycle(scenario_id: str, action: str) -> Response:
-    """Publish, pause or resume, then back to where the button was."""
+def lifecycle(scenario_id: str, action: str) -> Response | tuple[str, int]:
+    """Publish, pause or resume, then back to where the button was; publish and resume show their
+    impact and ask first."""
     change = LIFECYCLE_ACTIONS.get(action)
     if change is None:
         abort(404)
+    if action != "pause" and not _confirmed():
+        page = _confirm_transition(scenario_id, action)
+        if page is not None:
+            return page
     now = utcnow()
     audit_note(scenario=scenario_id, action=action)
     try:
         with db.transaction() as session:
-            done = change(session, scenario_id, now)
+            done = change(session, scenario_id, now, force=request.form.get("force") == "1")
+    except scenario_service.OverQuota as exc:
+        page = _confirm_transition(scenario_id, action, str(exc), 409)
+        if page is not None:
+            return page
+        flash(_("%(id)s: %(error)s", id=scenario_id, error=exc), "error")
     except SteplineError as exc:
         audit_note(error=str(exc))  # the redirect looks like success: say in the record that it was not
         flash(_("%(id)s: %(error)s", id=scenario_id, error=exc), "error")

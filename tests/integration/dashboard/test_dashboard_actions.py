@@ -35,7 +35,7 @@ def test_uploaded_file_is_accepted_and_reported(post: Callable[..., Any]) -> Non
     from io import BytesIO
 
     response = post("/admin/scenarios/upload",
-                    {"files": (BytesIO(VALID_SCENARIO.encode()), "welcome.yaml")},
+                    {"files": (BytesIO(VALID_SCENARIO.encode()), "welcome.yaml"), "confirm": "1"},
                     content_type="multipart/form-data")
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "Upload accepted" in body
@@ -44,9 +44,10 @@ def test_uploaded_file_is_accepted_and_reported(post: Callable[..., Any]) -> Non
 
 
 def test_reupload_of_a_changed_scenario_is_a_new_version(post: Callable[..., Any]) -> None:
-    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml"})
+    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"})
     changed = VALID_SCENARIO.replace("使い方のコツ", "使い方のコツ (改訂)")
-    body = post("/admin/scenarios/upload", {"source": changed, "source_name": "welcome.yaml"}).get_data(as_text=True)
+    form = {"source": changed, "source_name": "welcome.yaml", "confirm": "1"}
+    body = post("/admin/scenarios/upload", form).get_data(as_text=True)
     assert ">updated</span>" in body and "v2" in body
 
 
@@ -56,17 +57,17 @@ def test_empty_upload_asks_for_a_file(post: Callable[..., Any]) -> None:
 
 
 def test_pause_and_resume_buttons_change_the_status(post: Callable[..., Any], admin: FlaskClient) -> None:
-    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml"})
+    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"})
     response = post("/admin/scenarios/welcome/pause", {"next": "/admin/scenarios"})
     assert response.status_code == 302 and response.headers["Location"] == "/admin/scenarios"
     assert _status("welcome") == "paused"
     assert "welcome: pause done" in admin.get("/admin/scenarios").get_data(as_text=True)
-    post("/admin/scenarios/welcome/resume")
+    post("/admin/scenarios/welcome/resume", {"confirm": "1"})
     assert _status("welcome") == "live"
 
 
 def test_pausing_a_paused_scenario_flashes_the_conflict(post: Callable[..., Any], admin: FlaskClient) -> None:
-    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml"})
+    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"})
     post("/admin/scenarios/welcome/pause")
     post("/admin/scenarios/welcome/pause")
     assert "flash-error" in admin.get("/admin/scenarios").get_data(as_text=True)

@@ -62,7 +62,7 @@ steps:
 
 
 def upload(post: Callable[..., Any], text: str, name: str) -> None:
-    assert post("/admin/scenarios/upload", {"source": text, "source_name": name}).status_code == 200
+    assert post("/admin/scenarios/upload", {"source": text, "source_name": name, "confirm": "1"}).status_code == 200
 
 
 def test_step_table_shows_every_message_type_as_a_chat_bubble(post: Callable[..., Any], admin: FlaskClient) -> None:
@@ -175,7 +175,7 @@ def test_a_scenario_in_error_can_be_published_from_the_dashboard(post: Callable[
         assert scenario is not None
         scenario.status, scenario.status_reason = "error", "a referenced scenario was deleted"
     assert 'action="/admin/scenarios/welcome/publish"' in admin.get("/admin/scenarios").get_data(as_text=True)
-    post("/admin/scenarios/welcome/publish", {"next": "/admin/scenarios"})
+    post("/admin/scenarios/welcome/publish", {"next": "/admin/scenarios", "confirm": "1"})
     with db.session() as session:
         assert session.get(Scenario, "welcome").status == "live"  # type: ignore[union-attr]
 

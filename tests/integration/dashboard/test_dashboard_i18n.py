@@ -86,7 +86,7 @@ def test_top_bar_links_switch_language_on_the_same_page(admin: FlaskClient) -> N
 
 
 def test_japanese_pages_use_line_operator_words(post: Any, admin: FlaskClient) -> None:
-    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml"})
+    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"})
     body = admin.get("/admin/scenarios?lang=ja").get_data(as_text=True)
     assert "シナリオ" in body and ">配信中<" in body and "配信失敗" in body and "友だち" in body
     overview = admin.get("/admin?lang=ja").get_data(as_text=True)
@@ -94,7 +94,7 @@ def test_japanese_pages_use_line_operator_words(post: Any, admin: FlaskClient) -
 
 
 def test_flash_messages_follow_the_language(post: Any, admin: FlaskClient) -> None:
-    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml"})
+    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"})
     admin.get("/admin/scenarios?lang=ja")
     page = post("/admin/scenarios/welcome/pause", {"next": "/admin/scenarios"}, follow_redirects=True)
     assert "welcome: 一時停止しました（現在: 一時停止中）。" in page.get_data(as_text=True)

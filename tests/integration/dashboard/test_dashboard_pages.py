@@ -80,14 +80,15 @@ def _scenario_row() -> Any:
 
 def test_scenarios_table_lists_uploaded_scenarios_with_pause_button(post: Callable[..., Any],
                                                                    admin: FlaskClient) -> None:
-    assert post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml"}).status_code == 200
+    form = {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"}
+    assert post("/admin/scenarios/upload", form).status_code == 200
     body = admin.get("/admin/scenarios").get_data(as_text=True)
     assert "ウェルカム" in body and 'action="/admin/scenarios/welcome/pause"' in body
     assert 'name="csrf_token"' in body
 
 
 def test_scenario_page_shows_step_stats_and_a_preview_timeline(post: Callable[..., Any], admin: FlaskClient) -> None:
-    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml"})
+    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"})
     friend = make_friend()
     make_delivery(friend, status="sent", error=None, step_id="thanks")
     body = admin.get("/admin/scenarios/welcome?start=2026-11-02T09:30").get_data(as_text=True)
@@ -98,7 +99,7 @@ def test_scenario_page_shows_step_stats_and_a_preview_timeline(post: Callable[..
 
 
 def test_preview_with_a_bad_start_shows_the_error(post: Callable[..., Any], admin: FlaskClient) -> None:
-    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml"})
+    post("/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"})
     body = admin.get("/admin/scenarios/welcome?start=yesterday").get_data(as_text=True)
     assert "start: Invalid isoformat" in body
 

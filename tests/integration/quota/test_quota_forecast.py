@@ -23,9 +23,9 @@ def jst(month: int, day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=JST)
 
 
-def _scenario(scenario_id: str, status: str = "live") -> None:
+def _scenario(scenario_id: str, status: str = "live", **fields: object) -> None:
     scn = ScenarioDef.model_validate({
-        "id": scenario_id, "name": scenario_id, "status": "live", "start": {"trigger": "follow"},
+        "id": scenario_id, "name": scenario_id, "status": "live", "start": {"trigger": "follow"}, **fields,
         "steps": [
             {"id": "s1", "at": {"after": "0s"}, "messages": [{"text": "a"}]},
             {"id": "s2", "at": {"day": 2, "time": "10:00"}, "messages": [{"text": "b"}, {"text": "c"}]},
@@ -95,3 +95,11 @@ def test_an_empty_pipeline_never_reaches_the_limit(rows: Rows) -> None:
         result = forecast(session, "default", NOW)
     assert result.month_total_projected == 0 and result.limit_reached_on is None
     assert len(result.days) == 17
+
+
+def test_steps_after_the_scenarios_end_are_not_forecast(rows: Rows) -> None:
+    _scenario("ending", end="2026-03-20")
+    _enroll(rows, "ending", jst(3, 15, 9), "s2", jst(3, 17, 10))  # s2 on the 17th; s3 on the 22nd is after the end
+    with db.session() as session:
+        result = forecast(session, "default", NOW)
+    assert {d.day: d.messages for d in result.days if d.messages} == {date(2026, 3, 17): 1}

@@ -35,17 +35,17 @@ def test_validate_ok_and_errors(app: Flask, tmp_path: Path) -> None:
 
 
 def test_load_is_atomic_and_reports_actions_and_impact(app: Flask, tmp_path: Path) -> None:
-    first = _run(app, "load", _write(tmp_path, doc()), _write(tmp_path, doc("drafty", status="draft")))
+    first = _run(app, "load", "--yes", _write(tmp_path, doc()), _write(tmp_path, doc("drafty", status="draft")))
     assert first.exit_code == 0, first.output
     assert "created   welcome  v1  live" in first.output and "created   drafty  v1  draft" in first.output
     broken = tmp_path / "broken.yaml"
     broken.write_text("id: [", encoding="utf-8")
-    failed = _run(app, "load", _write(tmp_path, doc(name="renamed")), str(broken))
+    failed = _run(app, "load", "--yes", _write(tmp_path, doc(name="renamed")), str(broken))
     assert failed.exit_code == 1 and "broken.yaml:1:" in failed.output
     assert scenario_row("welcome").name == "welcome series"
     add_friend("U1")
     assert _run(app, "enroll", "welcome", "U1").exit_code == 0
-    again = _run(app, "load", _write(tmp_path, doc(steps=doc()["steps"][1:])))
+    again = _run(app, "load", "--yes", _write(tmp_path, doc(steps=doc()["steps"][1:])))
     assert "updated   welcome  v2  live" in again.output
     assert "step hello: 1 friend(s) waiting (removed)" in again.output
     assert [e.next_step_id for e in enrollments()] == ["tips"]
@@ -54,18 +54,18 @@ def test_load_is_atomic_and_reports_actions_and_impact(app: Flask, tmp_path: Pat
 def test_load_a_directory(app: Flask, tmp_path: Path) -> None:
     _write(tmp_path, doc("one"))
     _write(tmp_path, doc("two"), "two.yml")
-    result = _run(app, "load", str(tmp_path))
+    result = _run(app, "load", "--yes", str(tmp_path))
     assert result.exit_code == 0 and "one" in result.output and "two" in result.output
 
 
 def test_list_show_and_lifecycle(app: Flask, tmp_path: Path) -> None:
-    _run(app, "load", _write(tmp_path, doc(status="draft")))
+    _run(app, "load", "--yes", _write(tmp_path, doc(status="draft")))
     assert "welcome" in _run(app, "list").output
-    assert _run(app, "publish", "welcome").output.strip() == "welcome: live"
+    assert _run(app, "publish", "--yes", "welcome").output.strip().splitlines()[-1] == "welcome: live"
     assert _run(app, "pause", "welcome").output.strip() == "welcome: paused"
     conflict = _run(app, "pause", "welcome")
     assert conflict.exit_code == 1 and conflict.output.startswith("error: cannot pause")
-    assert _run(app, "resume", "welcome").exit_code == 0
+    assert _run(app, "resume", "--yes", "welcome").exit_code == 0
     assert _run(app, "duplicate", "welcome", "welcome-copy").exit_code == 0
     shown = _run(app, "show", "welcome-copy")
     assert "status draft" in shown.output and "id: welcome-copy" not in shown.output  # JSON source of the copy
@@ -74,7 +74,7 @@ def test_list_show_and_lifecycle(app: Flask, tmp_path: Path) -> None:
 
 
 def test_preview_from_the_cli(app: Flask, tmp_path: Path) -> None:
-    _run(app, "load", _write(tmp_path, doc(timezone="Asia/Tokyo",
+    _run(app, "load", "--yes", _write(tmp_path, doc(timezone="Asia/Tokyo",
                                            filter={"attribute": "plan", "eq": "gold"})))
     table = _run(app, "preview", "welcome", "--start", "2026-05-01T12:00", "--attr", "plan=gold")
     assert table.exit_code == 0, table.output
@@ -89,8 +89,8 @@ def test_preview_from_the_cli(app: Flask, tmp_path: Path) -> None:
 
 def test_publish_runs_the_audience_with_a_progress_bar(app: Flask, tmp_path: Path) -> None:
     bulk_friends(2100)
-    _run(app, "load", _write(tmp_path, doc(status="draft", start={"audience": "all"})))
-    result = _run(app, "publish", "welcome")
+    _run(app, "load", "--yes", _write(tmp_path, doc(status="draft", start={"audience": "all"})))
+    result = _run(app, "publish", "--yes", "welcome")
     assert result.exit_code == 0, result.output
     assert "2100 existing friends enrolled" in result.output
     assert len(enrollments()) == 2100

@@ -90,7 +90,7 @@ def test_bad_at_form_lists_the_forms() -> None:
             at: {soon: 1d}
             messages: [{text: hi}]
         """))
-    assert where(issue) == (7, 9, "steps[0].at")
+    assert where(issue) == (7, 10, "steps[0].at.soon")  # the key no form has is named, at the key
     assert "{after: D}" in issue.message and "{wait: D}" in issue.message
 
 
