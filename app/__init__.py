@@ -63,6 +63,10 @@ def _register_optional_blueprints(app: Flask) -> None:
 
     init_admin(app)
 
+    from app.public.links import bp as links_bp
+
+    app.register_blueprint(links_bp)
+
     from app.metrics.exporter import bp as metrics_bp
 
     app.register_blueprint(metrics_bp)

@@ -16,6 +16,7 @@ from app.delivery.backoff import MAX_ATTEMPTS, gives_up
 from app.delivery.grouping import Item
 from app.delivery.outcomes import SendSummary
 from app.delivery.progress import Position
+from app import bound_settings
 from app.dialect import among, is_postgres, plain_rows, plain_type, table_of
 from app.errors import NotFound
 from app.models.delivery import (
@@ -26,6 +27,7 @@ from app.models.delivery import (
     DELIVERY_SKIPPED,
     Delivery,
 )
+from app.measure.tracking import tracking_for
 from app.models.friends import Friend
 from app.scenarios.render import content_key, render_messages, uses_variables
 from app.scenarios.schema import StepDef
@@ -182,6 +184,7 @@ def prepare_items(session: Session, rows: list[Any], now: datetime, summary: Sen
     """Render what can be sent; mark skipped (blocked, opted out) and failed (gave up, step gone) rows."""
     prepared = Prepared()
     rendered = _Renderer()
+    links = tracking_for(bound_settings())
     for row in rows:
         try:
             scn = definition_for(session, row.scenario_id, row.scenario_version)
@@ -203,6 +206,8 @@ def prepare_items(session: Session, rows: list[Any], now: datetime, summary: Sen
             summary.failed += 1
             continue
         messages, key = rendered.get(step, row)
+        if links.active:  # one URL per friend: such a step goes out by push (its own content key)
+            messages, key = links.apply(scn, row.scenario_version, step, row.id, messages, key)
         position = Position(row.enrollment_id, row.step_id, row.cycle, row.visit)
         prepared.items.append(Item(row.id, row.retry_key, row.request_key, row.user_id, row.channel, row.priority,
                                    messages, key, position, row.quota_reserved, row.attempts))
