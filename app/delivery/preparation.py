@@ -12,13 +12,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app import bound_settings
 from app.delivery.backoff import MAX_ATTEMPTS, gives_up
 from app.delivery.grouping import Item
 from app.delivery.outcomes import SendSummary
 from app.delivery.progress import Position
-from app import bound_settings
 from app.dialect import among, is_postgres, plain_rows, plain_type, table_of
 from app.errors import NotFound
+from app.measure.tracking import tracking_for
 from app.models.delivery import (
     DELIVERY_FAILED,
     DELIVERY_HELD,
@@ -27,7 +28,6 @@ from app.models.delivery import (
     DELIVERY_SKIPPED,
     Delivery,
 )
-from app.measure.tracking import tracking_for
 from app.models.friends import Friend
 from app.scenarios.render import content_key, render_messages, uses_variables
 from app.scenarios.schema import StepDef

@@ -44,7 +44,8 @@ from app.scenarios.rule_defs import (
 
 # rule and action models live in rule_defs.py (size); re-exported so callers import from one place
 __all__ = [
-    "ActionDef", "AfterAt", "ClickOn", "EventOn", "GoalOn", "TagOn", "AtDef", "AtMostEvery", "DayAt", "EnrollAction", "Frequency", "GoalAction", "GoalDef",
+    "ClickOn", "EventOn", "GoalOn", "TagOn",
+    "ActionDef", "AfterAt", "AtDef", "AtMostEvery", "DayAt", "EnrollAction", "Frequency", "GoalAction", "GoalDef",
     "GotoAction", "KeywordWhen", "OptInAction", "OptOutAction", "PostbackWhen", "ReplyAction", "RuleDef",
     "ScenarioDef", "SendWindowDef", "SetAction", "StartDef", "StepDef", "StopAction", "TagAction", "UntagAction",
     "WaitAt", "WhenDef", "WindowDef", "WEEKDAYS",

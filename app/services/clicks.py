@@ -146,11 +146,11 @@ def drain(batch: int = 2000, consumer: str | None = None) -> int:
     consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
     _ensure_group(client)
     total = 0
-    claimed = client.xautoclaim(STREAM, GROUP, consumer, min_idle_time=CLAIM_IDLE_MS, start_id="0-0", count=batch)
+    claimed: Any = client.xautoclaim(STREAM, GROUP, consumer, min_idle_time=CLAIM_IDLE_MS, start_id="0-0", count=batch)
     entries = list(claimed[1]) if claimed else []
     while True:
         if not entries:
-            answer = client.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=batch)
+            answer: Any = client.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=batch)
             entries = list(answer[0][1]) if answer else []
         entries = [(entry_id, fields) for entry_id, fields in entries if fields]
         if not entries:
