@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.admin.api_errors import error_response
 from app.admin.auth import require_admin
 from app.config import DEFAULT_CHANNEL
+from app.delivery import goals
 from app.delivery.enrollment import on_named_event
 from app.errors import BadRequest, NotFound
 from app.extensions import db
@@ -246,7 +247,8 @@ def enroll(scenario_id: str) -> Response:
 @bp.post("/events")
 @require_admin
 def named_event() -> Response:
-    """A named event for a friend: enrolls into live ``trigger: event:<name>`` scenarios."""
+    """A named event for a friend: enrolls into live ``trigger: event:<name>`` scenarios and
+    completes ``on: {event: <name>}`` goals."""
     payload = _json_object()
     user_id, name = payload.get("user_id"), payload.get("name")
     channel = payload.get("channel") or DEFAULT_CHANNEL
@@ -261,8 +263,11 @@ def named_event() -> Response:
                                  .with_for_update()).first()
         if friend is None:
             raise NotFound(f"no friend {user_id!r} on channel {channel!r}")
+        # goals first: the cycle this very event starts does not convert on it
+        reached = goals.for_friend(session, friend.id, goals.EVENT, name, at or now)
         started = on_named_event(session, friend, name, now, at=at)
-        body = {"enrolled": [e.scenario_id for e in started]}
+        body = {"enrolled": [e.scenario_id for e in started],
+                "goals": [{"scenario": scenario, "goal": goal} for scenario, goal in reached]}
     return jsonify(body)
 
 

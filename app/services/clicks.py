@@ -169,3 +169,11 @@ def backlog() -> int:
         return int(redis_handle.client.xlen(STREAM))
     except (RedisError, OSError):
         return 0
+
+
+def drain_now() -> int:
+    """Record what is queued before statistics are read (best effort: the scheduler drains anyway)."""
+    try:
+        return drain()
+    except (RedisError, OSError):
+        return 0
