@@ -63,6 +63,7 @@ class StepStats:
     # SPEC §10
     clicks: int = 0  # every click on the step's tracked links
     unique_clicks: int = 0  # first click per friend and link
+    clickers: int = 0  # distinct friends who clicked at least one of its links
     click_rate: float | None = None  # friends who clicked at least once ÷ friends who received the step
     blocked_after: int = 0  # = blocked
     skipped: int = 0  # blocked / opted out / condition / quota skip before sending
@@ -174,7 +175,7 @@ def step_stats(session: Session, scenario_id: str) -> list[StepStats]:
             step, c.get(DELIVERY_SENT, 0), c.get(DELIVERY_FAILED, 0), c.get(DELIVERY_HELD, 0),
             recipients, c.get("replies", 0), c.get("blocked", 0),
             c.get("blocked", 0) / recipients if recipients else None,
-            clicks=c.get("clicks", 0), unique_clicks=c.get("unique_clicks", 0),
+            clicks=c.get("clicks", 0), unique_clicks=c.get("unique_clicks", 0), clickers=c.get("clickers", 0),
             click_rate=c.get("clickers", 0) / recipients if recipients else None,
             blocked_after=c.get("blocked", 0), skipped=c.get("skipped", 0), conversions=conversions,
             conversion_rate={goal: (n / recipients if recipients else None) for goal, n in conversions.items()}))

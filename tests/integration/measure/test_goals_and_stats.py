@@ -129,3 +129,32 @@ def test_stats_give_clicks_replies_skips_and_conversion_rates(sim: SimulatorHand
     assert body["conversion_rate"]["visit"] == 2 / 4
     assert hello["conversions"]["visit"] == 2
     assert "totals" in body and "goals" in body  # the keys the dashboard and CLI already used stay
+
+
+def test_dashboard_scenario_page_shows_the_funnel(sim: SimulatorHandle, clients: Clients,
+                                                  client: FlaskClient) -> None:
+    from tests.integration.dashboard.conftest import login
+
+    _send(clients, 2)
+    client.get(_link_of(sim, 1))
+    login(client)
+    page = client.get("/admin/scenarios/welcome")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'class="chart funnel"' in html and "hello: 1 clicked (50.0%)" in html
+    assert "<script" not in html.split('id="funnel"')[1].split("</section>")[0]
+
+
+def test_metrics_carry_clicks_and_conversions(sim: SimulatorHandle, clients: Clients, client: FlaskClient) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _send(clients, 1)
+    client.get(_link_of(sim, 0))
+    clicks.drain()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))
+               for s in family.samples}
+    assert samples[("stepline_link_clicks_total", (("scenario", "welcome"), ("step", "hello")))] == 1
+    assert samples[("stepline_link_unique_clicks", (("scenario", "welcome"), ("step", "hello")))] == 1
+    assert samples[("stepline_goal_conversions_total", (("goal", "visit"), ("scenario", "welcome")))] == 1
+    assert samples[("stepline_link_clicks_queued", ())] == 0
