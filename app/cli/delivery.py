@@ -8,11 +8,11 @@ import click
 
 from app.cli.scenarios import _reported_errors, scenarios_group
 from app.delivery import stats
-from app.services import clicks
 from app.delivery.retry import list_deliveries, retry_delivery
 from app.delivery.test_send import send_test
 from app.extensions import db
 from app.models.base import utcnow
+from app.services import clicks
 from app.services.line_edge import line_client
 from workers.delivery_jobs import enqueue_send
 from workers.runtime import boot
