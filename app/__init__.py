@@ -67,6 +67,10 @@ def _register_optional_blueprints(app: Flask) -> None:
 
     app.register_blueprint(links_bp)
 
+    from app.public.routes import bp as routes_bp
+
+    app.register_blueprint(routes_bp)
+
     from app.metrics.exporter import bp as metrics_bp
 
     app.register_blueprint(metrics_bp)
