@@ -139,7 +139,8 @@ async def token(request: web.Request) -> web.Response:
         claims["nonce"] = code.nonce
     world.issued += 1
     return web.json_response({"access_token": secrets.token_urlsafe(32), "expires_in": 2592000,
-                              "id_token": id_token(claims, world.id_token_secret or secret), "refresh_token": secrets.token_urlsafe(16),
+                              "id_token": id_token(claims, world.id_token_secret or secret),
+                              "refresh_token": secrets.token_urlsafe(16),
                               "scope": "openid profile", "token_type": "Bearer"})
 
 
