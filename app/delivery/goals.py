@@ -58,11 +58,12 @@ def complete(session: Session, cycles: Iterable[Any], kind: str, value: str, at:
                 continue
             if goal.within is not None and at - cycle.start_at > goal.within:
                 continue
-            result = session.execute(
+            inserted = session.execute(  # RETURNING: psycopg reports no rowcount for ON CONFLICT DO NOTHING
                 insert_for(session)(GoalConversion)
                 .values(enrollment_id=cycle.id, scenario_id=cycle.scenario_id, goal_id=goal.id, converted_at=at)
-                .on_conflict_do_nothing(index_elements=["enrollment_id", "goal_id"]))
-            if getattr(result, "rowcount", 0):
+                .on_conflict_do_nothing(index_elements=["enrollment_id", "goal_id"])
+                .returning(GoalConversion.id)).first()
+            if inserted is not None:
                 reached.append((cycle.scenario_id, goal.id))
     return reached
 

@@ -97,9 +97,10 @@ def apply_actions(session: Session, friend: Friend, enrollment: Enrollment, scn:
 
 def add_tag(session: Session, friend: Friend, tag: str, *, at: datetime, now: datetime) -> None:
     """Tag the friend; a newly added tag may reach ``{tag: T}`` goals."""
-    result = session.execute(insert_for(session)(FriendTag).values(friend_id=friend.id, tag=tag, created_at=now)
-                             .on_conflict_do_nothing(index_elements=["friend_id", "tag"]))
-    if getattr(result, "rowcount", 0):
+    added = session.execute(insert_for(session)(FriendTag).values(friend_id=friend.id, tag=tag, created_at=now)
+                            .on_conflict_do_nothing(index_elements=["friend_id", "tag"])
+                            .returning(FriendTag.tag)).first()
+    if added is not None:
         goals.for_friend(session, friend.id, goals.TAG, tag, at)
 
 
