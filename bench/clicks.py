@@ -31,7 +31,7 @@ import redis
 import sqlalchemy as sa
 
 from app.config import normalize_database_url
-from app.measure.links import LinkSigner
+from app.measure.links import LinkRef, LinkSigner
 from app.models.base import utcnow
 from bench import seed
 from bench.common import drop_database, fresh_postgres_database, percentile, report
@@ -43,7 +43,8 @@ TARGET_URL = "https://shop.example.com/campaign?utm_source=line"
 RATE_TARGET, P99_TARGET_MS = 2000.0, 20.0
 
 
-def _seed(engine: sa.Engine, count: int) -> list[int]:
+def _seed(engine: sa.Engine, count: int) -> tuple[list[int], int]:
+    """Friends with a sent delivery each; (delivery ids, the scenario version's row id)."""
     doc = seed.scenario_doc("bench-clicks", personalised=False)
     doc["steps"][0]["messages"][0]["text"] = f"セール中です {TARGET_URL}"
     scn = seed.add_live_scenario(engine, doc)
@@ -56,7 +57,9 @@ def _seed(engine: sa.Engine, count: int) -> list[int]:
             "attempts, is_test) SELECT id, friend_id, scenario_id, 1, next_step_id, 1, 0, 'default', 0, 'bench', "
             "'bench', :yes, 'sent', :now, :now, :now, 1, :no FROM enrollments ORDER BY id"),
             {"now": now, "yes": True, "no": False})
-        return [int(i) for i in connection.execute(sa.text("SELECT id FROM deliveries ORDER BY id")).scalars()]
+        ids = [int(i) for i in connection.execute(sa.text("SELECT id FROM deliveries ORDER BY id")).scalars()]
+        row = connection.execute(sa.text("SELECT id FROM scenario_versions WHERE scenario_id = 'bench-clicks'"))
+        return ids, int(row.scalar_one())
 
 
 async def _load(base: str, paths: list[str], rate: float, concurrency: int) -> tuple[list[float], int, float]:
@@ -123,9 +126,9 @@ def main() -> int:
     try:
         stack.release()
         engine = sa.create_engine(normalize_database_url(url))
-        ids = _seed(engine, args.clicks + 500)
+        ids, row = _seed(engine, args.clicks + 500)
         signer = LinkSigner(KEY)
-        paths = [f"/l/{signer.token(i, 0)}" for i in ids]
+        paths = [f"/l/{signer.token(LinkRef(i, row, 0, 0), 'bench-clicks:1')}" for i in ids]
         stack.start_web(workers=args.web_workers, threads=args.web_threads)
         stack.start_scheduler()
         print(f"database={args.database} clicks={args.clicks:,} offered rate={args.rate:g}/s "

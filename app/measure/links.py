@@ -1,8 +1,10 @@
 """Tracked links: every http(s) URL of a step becomes ``PUBLIC_URL/l/<token>`` at send time.
 
-The token is ``<delivery id>.<link index>.<HMAC>``: it names the delivery (so the friend, the
-scenario and the step) and the link (its position in the step's link list), so sending writes
-nothing extra, and an unknown or altered token fails the HMAC check.
+The token is ``<delivery id>.<version row>.<step index>.<link index>.<HMAC>`` (hex): it names the
+delivery (so the friend and the cycle, resolved when the click is recorded) and the link (the
+scenario version's row, the step's position in it, the link's position in the step), so sending
+writes nothing extra, the redirect needs no database read, and an unknown or altered token fails
+the HMAC check.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.line import limits
 
@@ -20,7 +22,17 @@ from app.line import limits
 _URL = re.compile(r"https?://[^\s<>\"'`「」『』（）、。！？【】\u3000]+")
 _TRAILING = ".,;:!?)]}*"
 _SIG_BYTES = 12  # 96 bits: unguessable, and a short URL
-TOKEN_PATTERN = re.compile(r"^([0-9a-f]{1,16})\.([0-9a-f]{1,4})\.([A-Za-z0-9_-]{16})$")
+TOKEN_PATTERN = re.compile(r"^([0-9a-f]{1,16})\.([0-9a-f]{1,16})\.([0-9a-f]{1,4})\.([0-9a-f]{1,4})"
+                           r"\.([A-Za-z0-9_-]{16})$")
+
+
+class LinkRef(NamedTuple):
+    """What a token names."""
+
+    delivery_id: int
+    version_row: int  # scenario_versions.id
+    step_index: int
+    link_index: int
 
 
 def find_urls(text: str) -> list[tuple[int, int, str]]:
@@ -45,19 +57,24 @@ class LinkSigner:
         digest = hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest()[:_SIG_BYTES]
         return base64.urlsafe_b64encode(digest).decode("ascii")
 
-    def token(self, delivery_id: int, index: int) -> str:
-        payload = f"{delivery_id:x}.{index:x}"
-        return f"{payload}.{self._sig(payload)}"
+    def token(self, ref: LinkRef, scope: str) -> str:
+        """``scope`` (the scenario id and version) is signed but not sent: a version row id reused
+        by another scenario (SQLite after a delete) fails the check instead of redirecting."""
+        payload = ".".join(f"{part:x}" for part in ref)
+        return f"{payload}.{self._sig(payload + '|' + scope)}"
 
-    def parse(self, token: str) -> tuple[int, int] | None:
-        """(delivery id, link index), or None when the token is malformed or its signature wrong."""
+    def parse(self, token: str, scope_of: Callable[[LinkRef], str | None]) -> LinkRef | None:
+        """What the token names, or None when it is malformed, names nothing (``scope_of`` None)
+        or its signature is wrong."""
         match = TOKEN_PATTERN.match(token)
         if match is None:
             return None
-        payload = f"{match.group(1)}.{match.group(2)}"
-        if not hmac.compare_digest(self._sig(payload), match.group(3)):
+        payload = ".".join(match.group(i) for i in range(1, 5))
+        ref = LinkRef(*(int(match.group(i), 16) for i in range(1, 5)))
+        scope = scope_of(ref)
+        if scope is None or not hmac.compare_digest(self._sig(payload + "|" + scope), match.group(5)):
             return None
-        return int(match.group(1), 16), int(match.group(2), 16)
+        return ref
 
 
 def _walk_uris(node: Any, visit: Callable[[str], str | None]) -> Any:

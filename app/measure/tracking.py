@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from app.config import Settings
-from app.measure.links import LinkSigner, rewrite, step_links
+from app.measure.links import LinkRef, LinkSigner, rewrite, step_links
 from app.scenarios.render import render_messages
 from app.scenarios.schema import ScenarioDef, StepDef
 
 
-def links_of(scenario_id: str, version: int, step: StepDef) -> list[str]:
+def links_of(step: StepDef) -> list[str]:
     """The step's link list (index → original URL), from its messages with variables left empty:
     a URL that only a friend's attribute completes is not in it and stays untracked."""
     return step_links(step, lambda: render_messages(step.messages, display_name=None, attributes={}))
@@ -33,20 +33,24 @@ class LinkTracking:
     def active(self) -> bool:
         return self.signer is not None
 
-    def url(self, delivery_id: int, index: int) -> str:
+    def url(self, ref: LinkRef, scope: str) -> str:
         assert self.signer is not None
-        return self.prefix + self.signer.token(delivery_id, index)
+        return self.prefix + self.signer.token(ref, scope)
 
-    def apply(self, scn: ScenarioDef, version: int, step: StepDef, delivery_id: int,
+    def wants(self, scn: ScenarioDef, step: StepDef) -> bool:
+        """Whether this step's deliveries get tracked URLs."""
+        return self.signer is not None and scn.track_links and bool(links_of(step))
+
+    def apply(self, scn: ScenarioDef, version: int, version_row: int, step: StepDef, delivery_id: int,
               messages: list[dict[str, Any]], content_key: str) -> tuple[list[dict[str, Any]], str]:
         """Messages and content key for one delivery: unchanged when nothing is tracked; else with
         URLs unique to the delivery and a content key of its own (so it goes out by push)."""
-        if self.signer is None or not scn.track_links:
+        if not self.wants(scn, step):
             return messages, content_key
-        links = links_of(scn.id, version, step)
-        if not links:
-            return messages, content_key
-        tracked, count = rewrite(messages, links, lambda index: self.url(delivery_id, index))
+        step_index = scn.step_index(step.id)
+        scope = f"{scn.id}:{version}"
+        tracked, count = rewrite(messages, links_of(step),
+                                 lambda index: self.url(LinkRef(delivery_id, version_row, step_index, index), scope))
         if not count:
             return messages, content_key
         return tracked, f"tracked:{delivery_id}"

@@ -1,9 +1,9 @@
 """Clicks on tracked links: resolve a token, answer at once, record off the request path.
 
-``GET /l/<token>`` resolves the token with one primary-key read and appends the click to a Redis
-stream; the scheduler drains the stream into ``link_clicks`` (consumer group: an entry a crashed
-drainer held is claimed again, and ``click_key`` makes its second insert a no-op), so every click
-is recorded exactly once. With Redis down the request writes the row itself.
+``GET /l/<token>`` resolves the token from process caches (no database read once warm) and
+appends the click to a Redis stream; the scheduler drains the stream into ``link_clicks``
+(consumer group: an entry a crashed drainer held is claimed again, and ``click_key`` makes its
+second insert a no-op), so every click is recorded exactly once. With Redis down the request writes the row itself.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.orm import Session
 
 from app.delivery import goals
-from app.dialect import insert_for
+from app.dialect import among, insert_for
 from app.errors import NotFound
 from app.extensions import db, redis_handle
-from app.measure.links import LinkSigner
+from app.measure import versions
+from app.measure.links import LinkRef, LinkSigner
 from app.measure.tracking import links_of
 from app.models.delivery import Delivery
 from app.models.measure import LinkClick
@@ -40,48 +41,54 @@ STREAM_MAX = 5_000_000  # bound the stream if no drainer runs for a long while (
 
 @dataclass(frozen=True)
 class Click:
-    """A resolved click: where to send the friend, and what to record."""
+    """A resolved click: where to send the friend, and which delivery and link it was."""
 
     url: str
     delivery_id: int
     link_index: int
-    friend_id: int
-    enrollment_id: int | None
     scenario_id: str
     step_id: str
-    is_test: bool
-
-
-_FIELDS = ("url", "delivery_id", "link_index", "friend_id", "enrollment_id", "scenario_id", "step_id", "is_test")
 
 
 def resolve(session: Session, signer: LinkSigner, token: str) -> Click | None:
-    """The click a token names, or None (malformed, altered, unknown delivery or link)."""
-    parsed = signer.parse(token)
-    if parsed is None:
+    """The click a token names, or None (malformed, altered, unknown version, step or link).
+
+    No database read on the hot path: the version row is cached per process and the definition
+    comes from the definitions cache; the friend is looked up when the click is recorded.
+    """
+    cached: list[int] = []
+
+    def scope_of(ref: LinkRef) -> str | None:
+        if versions.is_cached(ref.version_row):
+            cached.append(ref.version_row)
+        found = versions.by_row(session, ref.version_row)
+        return versions.scope(*found) if found else None
+
+    ref = signer.parse(token, scope_of)
+    if ref is None and cached:  # the cached row may have been reused (SQLite, after a delete): read it again
+        versions.forget(cached[0])
+        ref = signer.parse(token, scope_of)
+    if ref is None:
         return None
-    delivery_id, index = parsed
-    row = session.execute(sa.select(Delivery.scenario_id, Delivery.scenario_version, Delivery.step_id,
-                                    Delivery.friend_id, Delivery.enrollment_id, Delivery.is_test)
-                          .where(Delivery.id == delivery_id)).first()
-    if row is None:
+    found = versions.by_row(session, ref.version_row)
+    if found is None:
         return None
     try:
-        scn = definition_for(session, row.scenario_id, row.scenario_version)
-        step = scn.steps[scn.step_index(row.step_id)]
-    except (KeyError, NotFound):
+        scn = definition_for(session, found[0], found[1])
+        step = scn.steps[ref.step_index]
+    except (IndexError, NotFound):
         return None
-    links = links_of(row.scenario_id, row.scenario_version, step)
-    if index >= len(links):
+    links = links_of(step)
+    if ref.link_index >= len(links):
         return None
-    return Click(links[index], delivery_id, index, row.friend_id, row.enrollment_id, row.scenario_id, row.step_id,
-                 bool(row.is_test))
+    return Click(links[ref.link_index], ref.delivery_id, ref.link_index, scn.id, step.id)
 
 
 def record(click: Click, at: datetime) -> str:
     """Queue the click for recording (Redis), or record it now when Redis is down; "queued" | "stored"."""
-    key = uuid.uuid4().hex
-    entry = {"key": key, "at": f"{at.timestamp():.6f}", **{name: _text(getattr(click, name)) for name in _FIELDS}}
+    entry = {"key": uuid.uuid4().hex, "at": f"{at.timestamp():.6f}", "url": click.url,
+             "delivery_id": str(click.delivery_id), "link_index": str(click.link_index),
+             "scenario_id": click.scenario_id, "step_id": click.step_id}
     try:
         redis_handle.client.xadd(STREAM, entry, maxlen=STREAM_MAX, approximate=True)  # type: ignore[arg-type]
         return "queued"
@@ -89,35 +96,37 @@ def record(click: Click, at: datetime) -> str:
         log.warning("click on delivery %s recorded directly: Redis unavailable (%s)", click.delivery_id,
                     type(exc).__name__)
     with db.transaction() as session:
-        store(session, [_row(entry)])
+        store(session, [entry])
     return "stored"
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
+def _rows(session: Session, entries: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Entries with their delivery's friend, cycle and test flag (one lookup for the batch); a click
+    on a delivery since removed is dropped."""
+    ids = list({int(e["delivery_id"]) for e in entries})
+    deliveries = {row.id: row for row in session.execute(
+        sa.select(Delivery.id, Delivery.friend_id, Delivery.enrollment_id, Delivery.is_test)
+        .where(among(session, Delivery.id, ids)))}
+    rows = []
+    for entry in entries:
+        delivery = deliveries.get(int(entry["delivery_id"]))
+        if delivery is None:
+            continue
+        rows.append({"click_key": entry["key"], "url": entry["url"], "delivery_id": delivery.id,
+                     "link_index": int(entry["link_index"]), "friend_id": delivery.friend_id,
+                     "enrollment_id": delivery.enrollment_id, "scenario_id": entry["scenario_id"],
+                     "step_id": entry["step_id"], "is_test": bool(delivery.is_test),
+                     "clicked_at": datetime.fromtimestamp(float(entry["at"]), UTC)})
+    return rows
 
 
-def _row(entry: dict[str, str]) -> dict[str, Any]:
-    return {
-        "click_key": entry["key"], "url": entry["url"], "delivery_id": int(entry["delivery_id"]),
-        "link_index": int(entry["link_index"]), "friend_id": int(entry["friend_id"]),
-        "enrollment_id": int(entry["enrollment_id"]) if entry.get("enrollment_id") else None,
-        "scenario_id": entry["scenario_id"], "step_id": entry["step_id"], "is_test": entry["is_test"] == "1",
-        "clicked_at": datetime.fromtimestamp(float(entry["at"]), UTC),
-    }
-
-
-def store(session: Session, rows: list[dict[str, Any]]) -> int:
+def store(session: Session, entries: list[dict[str, str]]) -> int:
     """Insert clicks (a click key already stored is skipped) and count the click goals they reach."""
-    if not rows:
+    if not entries:
         return 0
-    keys = [row["click_key"] for row in rows]
+    keys = [entry["key"] for entry in entries]
     known = set(session.scalars(sa.select(LinkClick.click_key).where(LinkClick.click_key.in_(keys))))
-    fresh = [row for row in rows if row["click_key"] not in known]
+    fresh = _rows(session, [entry for entry in entries if entry["key"] not in known])
     if not fresh:
         return 0
     session.execute(insert_for(session)(LinkClick).values(fresh).on_conflict_do_nothing(index_elements=["click_key"]))
@@ -156,7 +165,7 @@ def drain(batch: int = 2000, consumer: str | None = None) -> int:
         if not entries:
             return total
         with db.transaction() as session:
-            total += store(session, [_row(_decode(fields)) for _, fields in entries])
+            total += store(session, [_decode(fields) for _, fields in entries])
         ids = [entry_id for entry_id, _ in entries]
         client.xack(STREAM, GROUP, *ids)
         client.xdel(STREAM, *ids)

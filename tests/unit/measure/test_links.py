@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from app.measure.links import LinkSigner, collect_links, find_urls, rewrite
+from app.measure.links import LinkRef, LinkSigner, collect_links, find_urls, rewrite
+
+
+def _scope(ref: LinkRef) -> str | None:
+    return "welcome:1" if ref.version_row == 7 else None
 
 
 def test_token_round_trips_and_any_change_fails() -> None:
     signer = LinkSigner("k")
-    token = signer.token(1234, 2)
-    assert signer.parse(token) == (1234, 2)
-    assert LinkSigner("other").parse(token) is None
-    head, index, sig = token.split(".")
-    assert signer.parse(f"{head}.3.{sig}") is None
-    assert signer.parse(f"{int(head, 16) + 1:x}.{index}.{sig}") is None
-    assert signer.parse("") is None and signer.parse("x.y.z") is None
+    ref = LinkRef(1234, 7, 0, 2)
+    token = signer.token(ref, "welcome:1")
+    assert signer.parse(token, _scope) == ref
+    assert LinkSigner("other").parse(token, _scope) is None
+    head, row, step, index, sig = token.split(".")
+    assert signer.parse(f"{head}.{row}.{step}.3.{sig}", _scope) is None
+    assert signer.parse(f"{int(head, 16) + 1:x}.{row}.{step}.{index}.{sig}", _scope) is None
+    assert signer.parse("", _scope) is None and signer.parse("x.y.z", _scope) is None
+
+
+def test_a_version_row_now_naming_another_scenario_fails() -> None:
+    signer = LinkSigner("k")
+    token = signer.token(LinkRef(1, 7, 0, 0), "deleted-scenario:1")
+    assert signer.parse(token, _scope) is None
 
 
 def test_urls_end_before_trailing_and_japanese_punctuation() -> None:
