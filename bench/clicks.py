@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -90,6 +91,23 @@ async def _load(base: str, paths: list[str], rate: float, concurrency: int) -> t
     return latencies, bad, elapsed
 
 
+def _cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a process and its children (the gunicorn workers), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid == root_pid or ppid == root_pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def _wait_recorded(engine: sa.Engine, expected: int, timeout: float) -> tuple[int, int, float]:
     started = time.monotonic()
     rows = distinct = 0
@@ -134,8 +152,17 @@ def main() -> int:
         print(f"database={args.database} clicks={args.clicks:,} offered rate={args.rate:g}/s "
               f"concurrency={args.concurrency} web={args.web_workers}x{args.web_threads}", flush=True)
         asyncio.run(_load(stack.base_url, paths[:500], 0, 16))  # warm-up: connections, caches
+        web = stack.named("web")[0].popen
+        assert web is not None
+        web_pid = web.pid
+        cpu_before = _cpu_seconds(web_pid)
         latencies, bad, elapsed = asyncio.run(_load(stack.base_url, paths[500:], args.rate, args.concurrency))
+        cpu = _cpu_seconds(web_pid) - cpu_before
         achieved = args.clicks / elapsed
+        per_click = cpu / args.clicks
+        print(f"web CPU: {per_click * 1000:.2f} ms per click ({cpu:.1f} CPU-s for the burst) → about "
+              f"{1 / per_click:,.0f} clicks/s per free core; load average during the run: "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         met.append(report("redirects/s", achieved, "clicks/s", RATE_TARGET))
         print(f"latency p50: {percentile(latencies, 50) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms "
               f"(from the planned start{'' if args.rate else ', closed loop'})")
