@@ -22,7 +22,8 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class TrackedLinks:
-    """WSGI middleware: ``GET``/``HEAD /l/<token>`` answered here, everything else passed on."""
+    """WSGI middleware: ``GET``/``HEAD /l/<token>`` answered here, everything else passed on.
+    A ``HEAD`` or a link-preview fetcher's ``GET`` is redirected but not counted as a click."""
 
     def __init__(self, app: WSGIApp, signing_key: str) -> None:
         self.app = app
@@ -42,10 +43,22 @@ class TrackedLinks:
                                              ("Content-Length", str(len(_NOT_FOUND))),
                                              ("Cache-Control", "no-store")])
             return [_NOT_FOUND]
-        clicks.record(click, utcnow())
+        if environ["REQUEST_METHOD"] == "GET" and not is_preview_fetch(environ.get("HTTP_USER_AGENT", "")):
+            clicks.record(click, utcnow())
         start_response("302 FOUND", [("Location", _header_safe(click.url)), ("Content-Length", "0"),
                                      ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")])
         return [b""]
+
+
+# link-preview fetchers (LINE and other apps build a preview of a URL in a text by fetching it):
+# they get the redirect, but a fetch by a machine is not a friend's click
+_PREVIEW_AGENTS = ("facebookexternalhit", "twitterbot", "slackbot", "discordbot", "whatsapp", "linkpreview",
+                   "embedly", "skypeuripreview", "googlebot", "bingbot")
+
+
+def is_preview_fetch(user_agent: str) -> bool:
+    agent = user_agent.lower()
+    return any(marker in agent for marker in _PREVIEW_AGENTS)
 
 
 def _header_safe(url: str) -> str:

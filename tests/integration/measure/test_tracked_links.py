@@ -108,6 +108,7 @@ def test_uri_actions_of_buttons_templates_and_flex_are_tracked(sim: SimulatorHan
         {"flex": {"alt_text": "card", "contents": FLEX}},
     ])
     [sent] = sim.deliveries()
+    assert sim.stats()["endpoints"]["push"] == {"accepted": 1}  # valid against LINE's OpenAPI schema
     uris = [sent["messages"][0]["template"]["actions"][0]["uri"],
             sent["messages"][1]["template"]["actions"][0]["uri"],
             sent["messages"][2]["contents"]["body"]["contents"][0]["action"]["uri"]]
@@ -174,3 +175,13 @@ def test_entry_read_by_a_crashed_drainer_is_recorded_once(sim: SimulatorHandle, 
     finally:
         clicks.CLAIM_IDLE_MS = saved
     assert len(_clicks()) == 1 and raw.xlen(clicks.STREAM) == 0
+
+
+def test_link_preview_fetchers_and_head_requests_are_not_counted(sim: SimulatorHandle, clients: Clients,
+                                                                 client: FlaskClient) -> None:
+    _send(clients, 1, [{"text": f"sale {SHOP}"}])
+    [url] = _tracked_urls(sim.deliveries()[0]["messages"][0]["text"])
+    preview = client.get(_path(url), headers={"User-Agent": "facebookexternalhit/1.1;line-poker/1.0"})
+    head = client.head(_path(url))
+    assert preview.status_code == head.status_code == 302
+    assert clicks.drain() == 0
