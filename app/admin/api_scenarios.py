@@ -266,8 +266,9 @@ def named_event() -> Response:
         # goals first: the cycle this very event starts does not convert on it
         reached = goals.for_friend(session, friend.id, goals.EVENT, name, at or now)
         started = on_named_event(session, friend, name, now, at=at)
-        body = {"enrolled": [e.scenario_id for e in started],
-                "goals": [{"scenario": scenario, "goal": goal} for scenario, goal in reached]}
+        body: dict[str, Any] = {"enrolled": [e.scenario_id for e in started]}
+        if reached:  # only then: the answer stays what it was for events that reach no goal
+            body["goals"] = [{"scenario": scenario, "goal": goal} for scenario, goal in reached]
     return jsonify(body)
 
 

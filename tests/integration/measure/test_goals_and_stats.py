@@ -69,7 +69,7 @@ def test_event_goal_is_completed_by_the_events_api(sim: SimulatorHandle, clients
     assert first.status_code == 200
     assert first.get_json()["goals"] == [{"scenario": "welcome", "goal": "paid"}]
     again = client.post("/admin/api/events", json=body, headers=admin_headers)
-    assert again.get_json()["goals"] == []
+    assert "goals" not in again.get_json()
     assert [goal for _, goal in _conversions()] == ["paid"]
 
 
@@ -80,7 +80,7 @@ def test_event_after_within_of_the_start_date_does_not_count(sim: SimulatorHandl
     late = (T0 + timedelta(days=3651)).isoformat()
     answer = client.post("/admin/api/events", json={"user_id": f"U{0:032d}", "name": "purchase", "at": late},
                          headers=admin_headers)
-    assert answer.get_json()["goals"] == [] and _conversions() == []
+    assert "goals" not in answer.get_json() and _conversions() == []
 
 
 def test_tag_goal_is_reached_when_the_friend_gets_the_tag(sim: SimulatorHandle, clients: Clients) -> None:
