@@ -18,3 +18,7 @@ def register_cli(app: Flask) -> None:
     from app.cli.delivery import deliveries_group
 
     app.cli.add_command(deliveries_group)
+
+    from app.cli.routes import routes_group
+
+    app.cli.add_command(routes_group)

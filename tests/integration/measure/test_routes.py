@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -240,3 +241,15 @@ def test_a_replayed_callback_is_refused(server: str, client: FlaskClient, admin_
     consent = browser.get(first.headers["Location"], allow_redirects=False)
     assert browser.get(consent.headers["Location"], allow_redirects=False).status_code == 302
     assert browser.get(consent.headers["Location"], allow_redirects=False).status_code == 400
+
+
+def test_cli_puts_and_lists_routes(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    put = runner.invoke(args=["routes", "put", "poster", "--name", "ポスター", "--tag", "poster",
+                              "--set", "vip=true"])
+    assert put.exit_code == 0, put.output
+    assert "/r/poster" in put.output and "/r/poster/qr.svg" in put.output
+    listed = runner.invoke(args=["routes", "list", "--json"])
+    [row] = [r for r in json.loads(listed.output) if r["id"] == "poster"]
+    assert row["actions"] == [{"tag": "poster"}, {"set": {"vip": True}}] and row["name"] == "ポスター"
+    assert runner.invoke(args=["routes", "delete", "poster"]).exit_code == 0
