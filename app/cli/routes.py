@@ -6,6 +6,7 @@ import json
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
 from app.config import Settings
 from app.errors import NotFound
@@ -14,7 +15,7 @@ from app.models.base import utcnow
 from app.services import routes
 
 
-@click.group("routes")
+@click.group("routes", cls=AppGroup)  # commands run inside the app context (settings for the URLs)
 def routes_group() -> None:
     """Friend-add routes (流入経路): a URL / QR code that tags, enrolls or sets attributes."""
 
