@@ -253,3 +253,17 @@ def test_cli_puts_and_lists_routes(app: Flask) -> None:
     [row] = [r for r in json.loads(listed.output) if r["id"] == "poster"]
     assert row["actions"] == [{"tag": "poster"}, {"set": {"vip": True}}] and row["name"] == "ポスター"
     assert runner.invoke(args=["routes", "delete", "poster"]).exit_code == 0
+
+
+def test_a_follow_processed_before_the_callback_still_counts_a_new_friend(
+        server: str, client: FlaskClient, admin_headers: dict[str, str]) -> None:
+    _flyer(client, admin_headers)
+    browser = requests.Session()
+    first = browser.get(f"{server}/r/flyer", allow_redirects=False)
+    consent = browser.get(first.headers["Location"], allow_redirects=False)  # the bot is added here
+    drain_queues()  # the worker handles the follow before the browser reaches the callback
+    assert _tags() == set()
+    assert browser.get(consent.headers["Location"], allow_redirects=False).status_code == 302
+    friend = _friend()
+    assert friend is not None and friend.route == "flyer" and _tags() == {"via-flyer"}
+    assert _route_stats(client, admin_headers)["new_friends"] == 1
