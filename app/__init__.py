@@ -42,6 +42,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.cli import register_cli
 
     register_cli(app)
+
+    from app.public.fastlinks import TrackedLinks
+
+    app.wsgi_app = TrackedLinks(app.wsgi_app, settings.link_signing_key)  # type: ignore[method-assign]
     return app
 
 
@@ -66,6 +70,10 @@ def _register_optional_blueprints(app: Flask) -> None:
     from app.admin import init_app as init_admin
 
     init_admin(app)
+
+    from app.public.routes import bp as routes_bp
+
+    app.register_blueprint(routes_bp)
 
     from app.metrics.exporter import bp as metrics_bp
 

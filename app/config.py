@@ -11,6 +11,7 @@ DEFAULT_CHANNEL = "default"
 DEFAULT_DATABASE_URL = "sqlite:///instance/stepline.db"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_LINE_API_BASE_URL = "https://api.line.me"
+DEFAULT_LINE_LOGIN_AUTHORIZE_URL = "https://access.line.me/oauth2/v2.1/authorize"
 _NAMED_CHANNEL = re.compile(r"^LINE_CHANNEL_([A-Z0-9_]+)_(SECRET|ACCESS_TOKEN)$")
 
 
@@ -46,6 +47,18 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     channels: Mapping[str, Channel] = field(default_factory=dict)
     testing: bool = False
+    # measurement (SPEC §10): tracked links and friend-add routes need a public base URL and a key
+    public_url: str = ""
+    link_signing_key: str = ""
+    line_login_channel_id: str = ""
+    line_login_channel_secret: str = ""
+    line_login_authorize_url: str = DEFAULT_LINE_LOGIN_AUTHORIZE_URL
+    line_add_friend_url: str = ""
+
+    @property
+    def tracks_links(self) -> bool:
+        """Links are rewritten only with a public URL to send friends to and a key to sign with."""
+        return bool(self.public_url and self.link_signing_key)
 
     def __repr__(self) -> str:
         return f"Settings(database={self.database_url.split('@')[-1]!r}, channels={sorted(self.channels)})"
@@ -85,6 +98,27 @@ def _channels(env: Mapping[str, str]) -> dict[str, Channel]:
     return channels
 
 
+def _add_friend_url(env: Mapping[str, str]) -> str:
+    """Where a friend lands after a route's LINE Login: the account's chat."""
+    if env.get("LINE_ADD_FRIEND_URL"):
+        return env["LINE_ADD_FRIEND_URL"]
+    basic_id = env.get("LINE_BOT_BASIC_ID", "").strip()
+    return f"https://line.me/R/oaMessage/{basic_id}/" if basic_id else ""
+
+
+def _measurement(env: Mapping[str, str]) -> dict[str, object]:
+    """Tracked links and routes: the signing key is LINK_SIGNING_KEY, else SECRET_KEY — never a
+    constant (without either, links stay untracked and routes answer 503)."""
+    return {
+        "public_url": (env.get("PUBLIC_URL") or "").rstrip("/"),
+        "link_signing_key": env.get("LINK_SIGNING_KEY") or env.get("SECRET_KEY") or "",
+        "line_login_channel_id": env.get("LINE_LOGIN_CHANNEL_ID", ""),
+        "line_login_channel_secret": env.get("LINE_LOGIN_CHANNEL_SECRET", ""),
+        "line_login_authorize_url": env.get("LINE_LOGIN_AUTHORIZE_URL") or DEFAULT_LINE_LOGIN_AUTHORIZE_URL,
+        "line_add_friend_url": _add_friend_url(env),
+    }
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Build :class:`Settings` from ``env`` (default ``os.environ``) plus explicit overrides."""
     env = os.environ if env is None else env
@@ -100,6 +134,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "quota_plan": env.get("LINE_QUOTA_PLAN", ""),
         "channels": _channels(env),
     }
+    values.update(_measurement(env))
     values.update(overrides)
     if "database_url" in overrides:
         values["database_url"] = normalize_database_url(str(overrides["database_url"]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import sys
 import time
@@ -26,6 +27,19 @@ from linesim.testing import SimulatorHandle, start_subprocess
 
 SECRET = demo_state.SECRET
 TOKEN = demo_state.TOKEN
+
+
+def _demo_route(stack: Stack, sim: SimulatorHandle, admin_token: str) -> str:
+    """A friend-add route (SPEC §10) whose LINE Login is the simulator's: the demo user it signs in
+    adds the bot (a signed follow webhook) and gets the route's tag."""
+    sim.login(webhook_url=f"{stack.base_url}/callback", webhook_secret=SECRET, user_id="U" + "d" * 32,
+              display_name="QRから来た友だち")
+    body = {"name": "デモのチラシ", "actions": [{"tag": "from-flyer"}]}
+    request = urllib.request.Request(
+        f"{stack.base_url}/admin/api/routes/demo-flyer", data=json.dumps(body).encode(), method="PUT",
+        headers={"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return str(json.loads(response.read())["url"])
 
 
 def _upload_scenarios(stack: Stack, admin_token: str) -> None:
@@ -76,9 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         demo_state.release(state)
         raise
+    measurement = {  # tracked links and friend-add routes, LINE Login served by the simulator
+        "PUBLIC_URL": saved.base_url, "LINK_SIGNING_KEY": secrets.token_urlsafe(32),
+        "LINE_LOGIN_CHANNEL_ID": "1650000000", "LINE_LOGIN_CHANNEL_SECRET": "test-login-secret",
+        "LINE_LOGIN_AUTHORIZE_URL": f"{sim.base_url}/oauth2/v2.1/authorize",
+        "LINE_ADD_FRIEND_URL": f"{saved.base_url}/admin/friends",
+    }
     stack = Stack.configure(state, database_url=database_url, redis_url=redis_url,
                             line_api_base_url=sim.base_url, channel_secret=SECRET, access_token=TOKEN,
-                            admin_token=admin_token, admin_password=admin_password)
+                            admin_token=admin_token, admin_password=admin_password, extra=measurement)
     stack.web_port = saved.web_port
     stopping = False
 
@@ -101,11 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         demo_state.write_env_file(state, cli_env)
         print("==> loading scenarios/*.yaml through the admin API")
         _upload_scenarios(stack, admin_token)
+        route_url = _demo_route(stack, sim, admin_token)
         print(f"""
   Dashboard:   {stack.base_url}/admin      (login admin / {admin_password}, or staff:)
 {logins_text(staff)}
   Admin API:   {stack.base_url}/admin/api/scenarios   (Authorization: Bearer {admin_token})
   Metrics:     {stack.base_url}/metrics
+  Route (QR):  {route_url}  (open it: the simulator's LINE Login adds a demo friend tagged from-flyer)
   Simulator:   {sim.base_url}/_sim/deliveries   (what LINE received)
   Logs:        {state}/*.log   (times in UTC)
   Demo quota:  {args.quota} messages this month — watch deliveries get held when it runs out.

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.line import limits
+from linesim.login import LoginWorld
 
 RATE_CLASSES = ("default", "multicast")
 
@@ -133,6 +134,7 @@ class Simulator:
     epoch: object = field(default_factory=object)  # replaced by every reset
     by_recipient: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     stats: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    login: LoginWorld = field(default_factory=LoginWorld)  # LINE Login (linesim/login.py)
 
     def add_channel(self, name: str, token: str, quota_limit: int | None = None) -> Channel:
         channel = self.channels.get(name) or Channel(name, token)

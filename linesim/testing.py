@@ -82,6 +82,10 @@ class SimulatorHandle:
     def reply_token(self, user_id: str) -> str:
         return str(self.control("POST", "reply_tokens", {"userId": user_id})["replyTokens"][0])
 
+    def login(self, **settings: Any) -> dict[str, Any]:
+        """See ``linesim.login.configure``: the login channel, the user who logs in, the follow webhook."""
+        return dict(self.control("POST", "login", settings))
+
     def webhook(self, events: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
         """Send signed events to the bot (``url``, ``channel_secret``, ``redeliver``, ``duplicate``)."""
         return dict(self.control("POST", "webhook", {"events": events, **options}))

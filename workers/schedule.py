@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from app.extensions import db
 from app.models.base import utcnow
+from app.services import clicks, routes
 from app.services.ledger import friends_with_pending_events
 from workers import delivery_jobs, jobs, quota_jobs
 from workers.redis_watch import RedisWatch
@@ -51,5 +52,7 @@ SCHEDULE: list[PeriodicTask] = [
     PeriodicTask("schedule_due", 1.0, delivery_jobs.schedule_due, delivery_jobs.seconds_to_next_due),
     PeriodicTask("sweep_deliveries", 5.0, delivery_jobs.sweep_deliveries),
     PeriodicTask("sync_quota", quota_jobs.SYNC_EVERY_SECONDS, quota_jobs.enqueue_quota_syncs),
+    PeriodicTask("drain_clicks", 1.0, clicks.drain),  # tracked-link clicks: Redis stream → link_clicks
+    PeriodicTask("apply_route_logins", 5.0, lambda: routes.apply_pending(utcnow())),  # login/follow races
     PeriodicTask("resume_held", quota_jobs.RESUME_EVERY_SECONDS, quota_jobs.resume_held_deliveries),
 ]

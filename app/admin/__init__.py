@@ -30,6 +30,9 @@ def init_app(app: Flask) -> None:
     from app.admin.api_audit import bp as audit_api_bp
 
     app.register_blueprint(audit_api_bp)
+    from app.admin.api_routes import bp as routes_api_bp
+
+    app.register_blueprint(routes_api_bp)
 
     from app.admin.dashboard import init_app as init_dashboard
 

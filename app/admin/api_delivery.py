@@ -14,6 +14,7 @@ from app.delivery.test_send import send_test
 from app.errors import BadRequest
 from app.extensions import db
 from app.models.base import utcnow
+from app.services import clicks
 from app.services.line_edge import line_client
 from workers.delivery_jobs import enqueue_send
 
@@ -44,6 +45,8 @@ def test_send(scenario_id: str) -> Response:
 @bp.get("/scenarios/<scenario_id>/stats")
 @requires("viewer")
 def scenario_stats(scenario_id: str) -> Response:
+    """Per step sent / clicks / replies / blocked_after / skipped, per scenario enrolled and conversions."""
+    clicks.drain_now()
     with db.session() as session:
         return jsonify(stats.stats_for(session, scenario_id).as_dict())
 

@@ -14,6 +14,7 @@ from app import current_settings
 from app.admin.api_errors import error_response
 from app.admin.auth import requires
 from app.config import DEFAULT_CHANNEL
+from app.delivery import goals
 from app.delivery.enrollment import on_named_event
 from app.errors import BadRequest, NotFound
 from app.extensions import db
@@ -313,7 +314,8 @@ def enroll(scenario_id: str) -> Response:
 @bp.post("/events")
 @requires("operator")
 def named_event() -> Response:
-    """A named event for a friend: enrolls into live ``trigger: event:<name>`` scenarios."""
+    """A named event for a friend: enrolls into live ``trigger: event:<name>`` scenarios and
+    completes ``on: {event: <name>}`` goals."""
     payload = _json_object()
     user_id, name = payload.get("user_id"), payload.get("name")
     channel = payload.get("channel") or DEFAULT_CHANNEL
@@ -329,8 +331,12 @@ def named_event() -> Response:
         service.check_event(session, name, channel)
         if friend is None:
             raise NotFound(f"no friend {user_id!r} on channel {channel!r}")
+        # goals first: the cycle this very event starts does not convert on it
+        reached = goals.for_friend(session, friend.id, goals.EVENT, name, at or now)
         started = on_named_event(session, friend, name, now, at=at)
-        body = {"enrolled": [e.scenario_id for e in started]}
+        body: dict[str, Any] = {"enrolled": [e.scenario_id for e in started]}
+        if reached:  # only then: the answer stays what it was for events that reach no goal
+            body["goals"] = [{"scenario": scenario, "goal": goal} for scenario, goal in reached]
     return jsonify(body)
 
 

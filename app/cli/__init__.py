@@ -30,3 +30,7 @@ def register_cli(app: Flask) -> None:
     from app.cli.audit import audit_group
 
     app.cli.add_command(audit_group)
+
+    from app.cli.routes import routes_group
+
+    app.cli.add_command(routes_group)

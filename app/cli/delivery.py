@@ -12,6 +12,7 @@ from app.delivery.retry import list_deliveries, retry_delivery
 from app.delivery.test_send import send_test
 from app.extensions import db
 from app.models.base import utcnow
+from app.services import clicks
 from app.services.audit import record_cli
 from app.services.line_edge import line_client
 from workers.delivery_jobs import enqueue_send
@@ -42,6 +43,7 @@ def test_send_command(scenario_id: str, user_ids: tuple[str, ...], step: str | N
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 def stats_command(scenario_id: str, as_json: bool) -> None:
     """Enrollments, deliveries, replies, goals and block rate per step of SCENARIO_ID."""
+    clicks.drain_now()
     with _reported_errors(), db.session() as session:
         result = stats.stats_for(session, scenario_id)
     if as_json:
@@ -51,12 +53,16 @@ def stats_command(scenario_id: str, as_json: bool) -> None:
     click.echo(f"{scenario_id}: enrolled {t.enrolled}, active {t.active}, completed {t.completed}, "
                f"blocked {t.blocked}, sent {t.sent}, failed {t.failed}, held {t.held}, replies {t.replies}, "
                f"goals {t.goal_conversions}")
-    click.echo(f"{'step':<24}{'sent':>8}{'failed':>8}{'held':>8}{'replies':>9}{'blocked':>9}{'block%':>8}")
+    click.echo(f"{'step':<24}{'sent':>8}{'failed':>8}{'held':>8}{'replies':>9}{'blocked':>9}{'block%':>8}"
+               f"{'clicks':>8}{'unique':>8}{'click%':>8}{'skipped':>9}")
     for s in result.steps:
         rate = f"{s.block_rate * 100:.1f}" if s.block_rate is not None else "-"
-        click.echo(f"{s.step_id:<24}{s.sent:>8}{s.failed:>8}{s.held:>8}{s.replies:>9}{s.blocked:>9}{rate:>8}")
+        click_rate = f"{s.click_rate * 100:.1f}" if s.click_rate is not None else "-"
+        click.echo(f"{s.step_id:<24}{s.sent:>8}{s.failed:>8}{s.held:>8}{s.replies:>9}{s.blocked:>9}{rate:>8}"
+                   f"{s.clicks:>8}{s.unique_clicks:>8}{click_rate:>8}{s.skipped:>9}")
     for goal, count in result.goals.items():
-        click.echo(f"goal {goal}: {count}")
+        share = f" ({count * 100 / t.enrolled:.1f}% of enrolled)" if t.enrolled else ""
+        click.echo(f"goal {goal}: {count}{share}")
 
 
 @click.group("deliveries")

@@ -12,12 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app import bound_settings
 from app.delivery.backoff import MAX_ATTEMPTS, gives_up
 from app.delivery.grouping import Item
 from app.delivery.outcomes import SendSummary
 from app.delivery.progress import Position
 from app.dialect import among, is_postgres, plain_rows, plain_type, table_of
 from app.errors import NotFound
+from app.measure import versions
+from app.measure.tracking import tracking_for
 from app.models.delivery import (
     DELIVERY_FAILED,
     DELIVERY_HELD,
@@ -182,6 +185,8 @@ def prepare_items(session: Session, rows: list[Any], now: datetime, summary: Sen
     """Render what can be sent; mark skipped (blocked, opted out) and failed (gave up, step gone) rows."""
     prepared = Prepared()
     rendered = _Renderer()
+    links = tracking_for(bound_settings())
+    version_rows: dict[tuple[str, int], int] = {}
     for row in rows:
         try:
             scn = definition_for(session, row.scenario_id, row.scenario_version)
@@ -203,6 +208,12 @@ def prepare_items(session: Session, rows: list[Any], now: datetime, summary: Sen
             summary.failed += 1
             continue
         messages, key = rendered.get(step, row)
+        if links.active and links.wants(scn, step):  # one URL per friend: out by push (own content key)
+            version_key = (row.scenario_id, row.scenario_version)
+            if version_key not in version_rows:
+                version_rows[version_key] = versions.version_row(session, *version_key)
+            messages, key = links.apply(scn, row.scenario_version, version_rows[version_key], step, row.id,
+                                        messages, key)
         position = Position(row.enrollment_id, row.step_id, row.cycle, row.visit)
         prepared.items.append(Item(row.id, row.retry_key, row.request_key, row.user_id, row.channel, row.priority,
                                    messages, key, position, row.quota_reserved, row.attempts))

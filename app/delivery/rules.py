@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.delivery import enrollment as enrollments
+from app.delivery import goals
 from app.dialect import insert_for
 from app.models.delivery import (
     DELIVERY_CANCELLED,
@@ -78,8 +79,7 @@ def apply_actions(session: Session, friend: Friend, enrollment: Enrollment, scn:
         elif isinstance(action, s.StopAction):
             stop(session, enrollment, now)
         elif isinstance(action, s.TagAction):
-            session.execute(insert_for(session)(FriendTag).values(friend_id=friend.id, tag=action.tag, created_at=now)
-                            .on_conflict_do_nothing(index_elements=["friend_id", "tag"]))
+            add_tag(session, friend, action.tag, at=at, now=now)
         elif isinstance(action, s.UntagAction):
             session.execute(sa.delete(FriendTag).where(FriendTag.friend_id == friend.id, FriendTag.tag == action.untag))
         elif isinstance(action, s.SetAction):
@@ -93,6 +93,15 @@ def apply_actions(session: Session, friend: Friend, enrollment: Enrollment, scn:
         elif isinstance(action, s.OptInAction):
             friend.opted_out = False
     return reply
+
+
+def add_tag(session: Session, friend: Friend, tag: str, *, at: datetime, now: datetime) -> None:
+    """Tag the friend; a newly added tag may reach ``{tag: T}`` goals."""
+    added = session.execute(insert_for(session)(FriendTag).values(friend_id=friend.id, tag=tag, created_at=now)
+                            .on_conflict_do_nothing(index_elements=["friend_id", "tag"])
+                            .returning(FriendTag.tag)).first()
+    if added is not None:
+        goals.for_friend(session, friend.id, goals.TAG, tag, at)
 
 
 def goto(session: Session, enrollment: Enrollment, step_id: str, now: datetime) -> None:
@@ -181,3 +190,13 @@ def record_step_reply(session: Session, friend: Friend, *, event_id: int, at: da
         .on_conflict_do_nothing(index_elements=["delivery_id", "event_id"])
     )
     return len(latest)
+
+
+def set_attributes(session: Session, friend: Friend, values: dict[str, Any], now: datetime) -> None:
+    """The ``set`` action for other callers (friend-add routes)."""
+    _set_attributes(session, friend, values, now)
+
+
+def enroll_into(session: Session, friend: Friend, scenario_id: str, *, at: datetime, now: datetime) -> None:
+    """The ``enroll`` action for other callers (friend-add routes)."""
+    _enroll(session, friend, scenario_id, at=at, now=now)

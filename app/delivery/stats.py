@@ -19,6 +19,7 @@ from app.models.delivery import (
     DELIVERY_FAILED,
     DELIVERY_HELD,
     DELIVERY_SENT,
+    DELIVERY_SKIPPED,
     ENROLLMENT_ACTIVE,
     ENROLLMENT_COMPLETED,
     ENROLLMENT_STOPPED,
@@ -27,6 +28,7 @@ from app.models.delivery import (
     GoalConversion,
     StepReply,
 )
+from app.models.measure import LinkClick
 from app.models.scenarios import Scenario
 from app.services.definitions import definition_for
 
@@ -58,6 +60,15 @@ class StepStats:
     replies: int = 0  # messages within 24 h after the step
     blocked: int = 0  # friends who blocked while this was the last step they received
     block_rate: float | None = None
+    # SPEC §10
+    clicks: int = 0  # every click on the step's tracked links
+    unique_clicks: int = 0  # first click per friend and link
+    clickers: int = 0  # distinct friends who clicked at least one of its links
+    click_rate: float | None = None  # friends who clicked at least once ÷ friends who received the step
+    blocked_after: int = 0  # = blocked
+    skipped: int = 0  # blocked / opted out / condition / quota skip before sending
+    conversions: dict[str, int] = field(default_factory=dict)  # goals reached while this was the last step
+    conversion_rate: dict[str, float | None] = field(default_factory=dict)  # ÷ recipients
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,15 @@ class ScenarioStats:
     goals: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The JSON of the API and ``scenarios stats --json``: the totals, the steps, the goals and
+        (SPEC §10) ``enrolled``, ``conversions`` and ``conversion_rate`` per goal at the top level."""
+        out = asdict(self)
+        enrolled = self.totals.enrolled
+        out["scenario_id"] = self.totals.scenario_id
+        out["enrolled"] = enrolled
+        out["conversions"] = dict(self.goals)
+        out["conversion_rate"] = {goal: (n / enrolled if enrolled else None) for goal, n in self.goals.items()}
+        return out
 
 
 def _real(statement: Any) -> Any:
@@ -135,16 +154,79 @@ def step_stats(session: Session, scenario_id: str) -> list[StepStats]:
         by_step[step]["replies"] += n
     for step, n in _blocked_after(session, scenario_id).items():
         by_step[step]["blocked"] += n
+    for step, n in session.execute(_real(
+            sa.select(Delivery.step_id, sa.func.count())
+            .where(Delivery.scenario_id == scenario_id, Delivery.status == DELIVERY_SKIPPED)
+            .group_by(Delivery.step_id))):
+        by_step[step]["skipped"] += n
+    for step, counts in click_counts(session, scenario_id).items():
+        for name, n in counts.items():
+            by_step[step][name] += n
+    converted = step_conversions(session, scenario_id)
+    goal_ids = _goal_ids(session, scenario_id)
     order = _step_order(session, scenario_id)
-    order += sorted(set(by_step) - set(order))
+    order += sorted((set(by_step) | set(converted)) - set(order))
     result = []
     for step in order:
         c = by_step.get(step, {})
         recipients = c.get("recipients", 0)
-        result.append(StepStats(step, c.get(DELIVERY_SENT, 0), c.get(DELIVERY_FAILED, 0), c.get(DELIVERY_HELD, 0),
-                                recipients, c.get("replies", 0), c.get("blocked", 0),
-                                c.get("blocked", 0) / recipients if recipients else None))
+        conversions = {goal: converted.get(step, {}).get(goal, 0) for goal in goal_ids}
+        result.append(StepStats(
+            step, c.get(DELIVERY_SENT, 0), c.get(DELIVERY_FAILED, 0), c.get(DELIVERY_HELD, 0),
+            recipients, c.get("replies", 0), c.get("blocked", 0),
+            c.get("blocked", 0) / recipients if recipients else None,
+            clicks=c.get("clicks", 0), unique_clicks=c.get("unique_clicks", 0), clickers=c.get("clickers", 0),
+            click_rate=c.get("clickers", 0) / recipients if recipients else None,
+            blocked_after=c.get("blocked", 0), skipped=c.get("skipped", 0), conversions=conversions,
+            conversion_rate={goal: (n / recipients if recipients else None) for goal, n in conversions.items()}))
     return result
+
+
+def click_counts(session: Session, scenario_id: str) -> dict[str, dict[str, int]]:
+    """step id → clicks, unique clicks (first per friend and link) and clickers (distinct friends)."""
+    real = (LinkClick.scenario_id == scenario_id, LinkClick.is_test.is_(False))
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for step, n in session.execute(sa.select(LinkClick.step_id, sa.func.count()).where(*real)
+                                   .group_by(LinkClick.step_id)):
+        out[step]["clicks"] = n
+    pairs = (sa.select(LinkClick.step_id, LinkClick.friend_id, LinkClick.link_index).where(*real).distinct()
+             .subquery())
+    for step, n in session.execute(sa.select(pairs.c.step_id, sa.func.count()).group_by(pairs.c.step_id)):
+        out[step]["unique_clicks"] = n
+    for step, n in session.execute(sa.select(LinkClick.step_id, sa.func.count(sa.distinct(LinkClick.friend_id)))
+                                   .where(*real).group_by(LinkClick.step_id)):
+        out[step]["clickers"] = n
+    return out
+
+
+def step_conversions(session: Session, scenario_id: str) -> dict[str, dict[str, int]]:
+    """step id → goal → conversions reached while that step was the last one the cycle had received."""
+    conversions = session.execute(sa.select(GoalConversion.enrollment_id, GoalConversion.goal_id,
+                                            GoalConversion.converted_at)
+                                  .where(GoalConversion.scenario_id == scenario_id)).all()
+    if not conversions:
+        return {}
+    sent: dict[int, list[tuple[Any, str]]] = defaultdict(list)
+    enrollment_ids = list({c.enrollment_id for c in conversions})
+    for start in range(0, len(enrollment_ids), 1000):
+        for enrollment_id, step, sent_at in session.execute(_real(
+                sa.select(Delivery.enrollment_id, Delivery.step_id, Delivery.sent_at)
+                .where(Delivery.enrollment_id.in_(enrollment_ids[start:start + 1000]),
+                       Delivery.status == DELIVERY_SENT))):
+            sent[enrollment_id].append((sent_at, step))
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for c in conversions:
+        before = [(at, step) for at, step in sent.get(c.enrollment_id, []) if at is not None and at <= c.converted_at]
+        if before:
+            out[max(before)[1]][c.goal_id] += 1
+    return out
+
+
+def _goal_ids(session: Session, scenario_id: str) -> list[str]:
+    version = session.scalar(sa.select(Scenario.version).where(Scenario.id == scenario_id))
+    if version is None:
+        return []
+    return [goal.id for goal in definition_for(session, scenario_id, version).goals]
 
 
 def _step_order(session: Session, scenario_id: str) -> list[str]:
@@ -157,7 +239,8 @@ def _step_order(session: Session, scenario_id: str) -> list[str]:
 def stats_for(session: Session, scenario_id: str) -> ScenarioStats:
     """Everything the API, the CLI and the dashboard show for one scenario."""
     steps = step_stats(session, scenario_id)
-    goals = {goal: n for goal, n in session.execute(
+    goals = dict.fromkeys(_goal_ids(session, scenario_id), 0)  # every declared goal, reached or not
+    goals.update({goal: n for goal, n in session.execute(
         sa.select(GoalConversion.goal_id, sa.func.count()).where(GoalConversion.scenario_id == scenario_id)
-        .group_by(GoalConversion.goal_id))}
+        .group_by(GoalConversion.goal_id))})
     return ScenarioStats(scenario_stats(session, [scenario_id])[0], steps, goals)

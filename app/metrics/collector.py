@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from app import heartbeat
 from app.extensions import db, redis_handle
+from app.metrics.measurement import measurement_metrics
 from app.metrics.recorder import INF, LATENCY_BUCKETS, LINE_CALLS_KEY, LINE_LATENCY_KEY, QUOTA_ALERTS_KEY
 from app.models.delivery import ENROLLMENT_ACTIVE, Delivery, Enrollment
 from app.models.events import WebhookEvent
@@ -52,6 +53,7 @@ class SteplineCollector(Collector):
             ("quota_alerts", self._alert_counts),
             ("scheduler", lambda: self._heartbeat()),
             ("rq", self._queues),
+            ("measurement", measurement_metrics),
         ]
         for source, section in sections:
             try:

@@ -34,6 +34,7 @@ class Friend(Base):
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     opted_out: Mapped[bool] = mapped_column(default=False)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    route: Mapped[str | None] = mapped_column(sa.String(100), index=True)  # the first friend-add route (§10)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -45,6 +45,7 @@ from app.scenarios.rule_defs import (
 
 # rule and action models live in rule_defs.py (size); re-exported so callers import from one place
 __all__ = [
+    "ClickOn", "EventOn", "GoalOn", "TagOn",
     "ActionDef", "AfterAt", "AtDef", "AtMostEvery", "DayAt", "EnrollAction", "Frequency", "GoalAction", "GoalDef",
     "GotoAction", "KeywordWhen", "OptInAction", "OptOutAction", "PostbackWhen", "ReplyAction", "RuleDef",
     "ScenarioDef", "SendWindowDef", "SetAction", "StartDef", "StepDef", "StopAction", "TagAction", "UntagAction",
@@ -198,9 +199,38 @@ else:
 StepDef.model_rebuild()
 
 
+class ClickOn(StrictModel):
+    """A click on a tracked link whose original URL contains this substring."""
+
+    click: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class EventOn(StrictModel):
+    """A named event (``POST /admin/api/events``)."""
+
+    event: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class TagOn(StrictModel):
+    """The friend gets this tag (a rule, a route, an operator)."""
+
+    tag: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+if TYPE_CHECKING:
+    GoalOn = ClickOn | EventOn | TagOn
+else:
+    GoalOn = keyed_union("expected one of: {click: URL substring}, {event: NAME}, {tag: T}",
+                         ("click", ClickOn), ("event", EventOn), ("tag", TagOn))
+
+
 class GoalDef(StrictModel):
+    """A conversion: reached by the rule action ``goal: ID`` or by what ``on`` names; counted once
+    per enrollment cycle and only within ``within`` of the cycle's start date."""
+
     id: Annotated[str, Field(min_length=1)]
     within: Duration | None = None
+    on: GoalOn | None = None
 
 
 class ScenarioDef(StrictModel):
@@ -225,6 +255,7 @@ class ScenarioDef(StrictModel):
     steps: Annotated[list[StepDef], Field(min_length=1)]
     rules: list[RuleDef] = Field(default_factory=list)
     goals: list[GoalDef] = Field(default_factory=list)
+    track_links: bool = True  # with PUBLIC_URL set, links are sent as PUBLIC_URL/l/<token> (SPEC §10)
 
     @model_validator(mode="after")
     def _references(self) -> ScenarioDef:

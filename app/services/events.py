@@ -16,6 +16,7 @@ from app.delivery.rules import on_incoming
 from app.models.events import EVENT_FAILED, EVENT_PROCESSED, WebhookEvent
 from app.models.friends import Friend
 from app.services import friends as friend_state
+from app.services import routes
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ def _on_follow(session: Session, friend: Friend, event: WebhookEvent, change: fr
     """Enroll into follow-triggered scenarios, or apply each scenario's ``on_refollow`` policy."""
     enrollment.on_follow(session, friend, at=event.timestamp, is_new=change.is_new, is_refollow=change.is_refollow,
                          now=now)
+    routes.on_follow(session, friend, now)  # a friend-add route's login waiting for this follow (SPEC §10)
 
 
 def _on_incoming(session: Session, friend: Friend, event: WebhookEvent, *, text: str | None,

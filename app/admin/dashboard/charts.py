@@ -214,3 +214,44 @@ def rate_bar(rate: float | None, *, warn_at: float = 0.05) -> Markup:
         f'<rect class="rate-value" width="{_fmt(max(clamped * width, 1.0 if rate else 0.0))}" height="{height}" '
         f'rx="3"/></svg>'
     )
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    """One step of a scenario's funnel: how many got it, clicked its links, replied, blocked after."""
+
+    label: str
+    sent: int
+    clicked: int
+    replies: int
+    blocked: int
+
+
+def funnel(rows: Sequence[FunnelRow], *, title: str = "scenario funnel",
+           legend: tuple[str, str, str, str] = ("sent", "clicked", "replied", "blocked after")) -> Markup:
+    """Per step, bars of sent / clicked / replied / blocked after, scaled to the largest ``sent``;
+    the percentages are of that step's sent."""
+    label_w, bar_w, row_h, bar_h, top = 150, 420, 58, 11, 26
+    width, height = label_w + bar_w + 90, top + row_h * max(len(rows), 1) + 4
+    scale = max([r.sent for r in rows] + [1])
+    parts = [f'<svg class="chart funnel" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+             f'width="100%">', f"<title>{escape(title)}</title>"]
+    kinds = ("sent", "clicked", "replied", "blocked")
+    for i, (kind, name) in enumerate(zip(kinds, legend, strict=True)):
+        x = label_w + i * 110
+        parts.append(f'<rect class="funnel-{kind}" x="{x}" y="6" width="10" height="10"/>'
+                     f'<text class="axis" x="{x + 14}" y="15">{escape(name)}</text>')
+    for index, row in enumerate(rows):
+        y0 = top + index * row_h
+        parts.append(f'<text class="funnel-label" x="0" y="{y0 + 26}">{escape(row.label)}</text>')
+        for j, (kind, value) in enumerate(zip(kinds, (row.sent, row.clicked, row.replies, row.blocked), strict=True)):
+            y = y0 + j * (bar_h + 2)
+            w = max(value * bar_w / scale, 1.0 if value else 0.0)
+            share = f" ({value * 100 / row.sent:.1f}%)" if row.sent and kind != "sent" else ""
+            parts.append(f'<g><title>{escape(f"{row.label}: {value:,} {kind}{share}")}</title>'
+                         f'<rect class="funnel-track" x="{label_w}" y="{y}" width="{bar_w}" height="{bar_h}"/>'
+                         f'<rect class="funnel-{kind}" x="{label_w}" y="{y}" width="{_fmt(w)}" '
+                         f'height="{bar_h}"/><text class="axis" x="{label_w + bar_w + 6}" y="{y + bar_h - 1}">'
+                         f'{_num(value)}{escape(share)}</text></g>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -26,6 +26,7 @@ from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.filters import matches
 from app.scenarios.render import render_messages
 from app.scenarios.schema import ScenarioDef
+from app.services import clicks
 from app.services import scenarios as scenario_service
 from app.services.definitions import definition_for
 
@@ -218,7 +219,8 @@ def parse_attributes(text: str) -> dict[str, Any]:
 @bp.route("/scenarios/<scenario_id>")
 @requires("viewer")
 def scenario(scenario_id: str) -> str:
-    """One scenario: per-step stats (with block rate) and a preview of its timeline."""
+    """One scenario: per-step stats (with block rate), the funnel and a preview of its timeline."""
+    clicks.drain_now()
     with db.session() as session:
         row = session.get(Scenario, scenario_id)
         if row is None:
@@ -243,6 +245,9 @@ def scenario(scenario_id: str) -> str:
     return render_template(
         "dashboard/scenario.html", section="scenarios", scenario=row, definition=definition,
         steps=numbers.steps, totals=numbers.totals, goals=numbers.goals, rate_bar=charts.rate_bar,
+        funnel_chart=charts.funnel(
+            [charts.FunnelRow(st.step_id, st.sent, st.clickers, st.replies, st.blocked_after) for st in numbers.steps],
+            title=_("scenario funnel"), legend=(_("sent"), _("clicked"), _("replied"), _("blocked after"))),
         timeline=timeline, start=start, filter_ok=filter_ok, preview_error=preview_error,
         start_text=start_text, attributes_text=attributes_text, display_name_text=display_name_text,
         step_messages=steps_as_written(definition),

@@ -97,5 +97,5 @@ def test_a_dead_redis_is_reported_not_fatal(client: FlaskClient, monkeypatch: ob
     redis_handle.bind("redis://127.0.0.1:9/0")
     metrics = _scrape(client)
     errors = {lab["source"]: v for _, lab, v in metrics["stepline_scrape_errors"]}
-    assert errors == {"database": 0, "line_calls": 1, "quota_alerts": 1, "scheduler": 1, "rq": 1}
+    assert errors == {"database": 0, "line_calls": 1, "quota_alerts": 1, "scheduler": 1, "rq": 1, "measurement": 0}
     assert "stepline_deliveries" in metrics

@@ -1,0 +1,60 @@
+"""Admin API for friend-add routes: ``PUT/GET/DELETE /admin/api/routes/<id>``, ``GET /admin/api/routes``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from app import current_settings
+from app.admin.auth import audit_note, requires
+from app.errors import NotFound
+from app.extensions import db
+from app.models.base import utcnow
+from app.services import routes
+
+bp = Blueprint("admin_api_routes", __name__, url_prefix="/admin/api")
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+@bp.put("/routes/<route_id>")
+@requires("admin")
+def put_route(route_id: str) -> Response:
+    """``{"name", "actions": [{tag} | {enroll} | {set}], "channel"}`` → the route with ``url`` and ``qr``."""
+    body = request.get_json(silent=True)
+    with db.transaction() as session:
+        route, created = routes.put_route(session, route_id, body, utcnow())
+        answer = routes.route_dict(current_settings(), route)
+    audit_note(route=route_id, created=created)
+    return _json(answer, 201 if created else 200)
+
+
+@bp.get("/routes")
+@requires("viewer")
+def list_routes() -> Response:
+    """Every route with visits, logins, new friends and blocked since."""
+    with db.session() as session:
+        return _json(routes.list_routes(session, current_settings()))
+
+
+@bp.get("/routes/<route_id>")
+@requires("viewer")
+def get_route(route_id: str) -> Response:
+    with db.session() as session:
+        found = routes.list_routes(session, current_settings(), route_id)
+    if not found:
+        raise NotFound(f"route {route_id!r} does not exist")
+    return _json(found[0])
+
+
+@bp.delete("/routes/<route_id>")
+@requires("admin")
+def delete_route(route_id: str) -> Response:
+    with db.transaction() as session:
+        routes.delete_route(session, route_id)
+    audit_note(route=route_id)
+    return _json({"deleted": route_id})

@@ -1,0 +1,188 @@
+"""Clicks on tracked links: resolve a token, answer at once, record off the request path.
+
+``GET /l/<token>`` resolves the token from process caches (no database read once warm) and
+appends the click to a Redis stream; the scheduler drains the stream into ``link_clicks``
+(consumer group: an entry a crashed drainer held is claimed again, and ``click_key`` makes its
+second insert a no-op), so every click is recorded exactly once. With Redis down the request writes the row itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy.orm import Session
+
+from app.delivery import goals
+from app.dialect import among, insert_for
+from app.errors import NotFound
+from app.extensions import db, redis_handle
+from app.measure import versions
+from app.measure.links import LinkRef, LinkSigner
+from app.measure.tracking import links_of
+from app.models.delivery import Delivery
+from app.models.measure import LinkClick
+from app.services.definitions import definition_for
+
+log = logging.getLogger(__name__)
+
+STREAM = "stepline:clicks"
+GROUP = "recorders"
+CLAIM_IDLE_MS = 30_000  # an entry a drainer read but never acknowledged is taken over after this
+STREAM_MAX = 5_000_000  # bound the stream if no drainer runs for a long while (approximate trim)
+
+
+@dataclass(frozen=True)
+class Click:
+    """A resolved click: where to send the friend, and which delivery and link it was."""
+
+    url: str
+    delivery_id: int
+    link_index: int
+    scenario_id: str
+    step_id: str
+
+
+def resolve(session: Session, signer: LinkSigner, token: str) -> Click | None:
+    """The click a token names, or None (malformed, altered, unknown version, step or link).
+
+    No database read on the hot path: the version row is cached per process and the definition
+    comes from the definitions cache; the friend is looked up when the click is recorded.
+    """
+    cached: list[int] = []
+
+    def scope_of(ref: LinkRef) -> str | None:
+        if versions.is_cached(ref.version_row):
+            cached.append(ref.version_row)
+        found = versions.by_row(session, ref.version_row)
+        return versions.scope(*found) if found else None
+
+    ref = signer.parse(token, scope_of)
+    if ref is None and cached:  # the cached row may have been reused (SQLite, after a delete): read it again
+        versions.forget(cached[0])
+        ref = signer.parse(token, scope_of)
+    if ref is None:
+        return None
+    found = versions.by_row(session, ref.version_row)
+    if found is None:
+        return None
+    try:
+        scn = definition_for(session, found[0], found[1])
+        step = scn.steps[ref.step_index]
+    except (IndexError, NotFound):
+        return None
+    links = links_of(step)
+    if ref.link_index >= len(links):
+        return None
+    return Click(links[ref.link_index], ref.delivery_id, ref.link_index, scn.id, step.id)
+
+
+def record(click: Click, at: datetime) -> str:
+    """Queue the click for recording (Redis), or record it now when Redis is down; "queued" | "stored"."""
+    entry = {"key": uuid.uuid4().hex, "at": f"{at.timestamp():.6f}", "url": click.url,
+             "delivery_id": str(click.delivery_id), "link_index": str(click.link_index),
+             "scenario_id": click.scenario_id, "step_id": click.step_id}
+    try:
+        redis_handle.client.xadd(STREAM, entry, maxlen=STREAM_MAX, approximate=True)  # type: ignore[arg-type]
+        return "queued"
+    except (RedisError, OSError) as exc:
+        log.warning("click on delivery %s recorded directly: Redis unavailable (%s)", click.delivery_id,
+                    type(exc).__name__)
+    with db.transaction() as session:
+        store(session, [entry])
+    return "stored"
+
+
+def _rows(session: Session, entries: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Entries with their delivery's friend, cycle and test flag (one lookup for the batch); a click
+    on a delivery since removed is dropped."""
+    ids = list({int(e["delivery_id"]) for e in entries})
+    deliveries = {row.id: row for row in session.execute(
+        sa.select(Delivery.id, Delivery.friend_id, Delivery.enrollment_id, Delivery.is_test)
+        .where(among(session, Delivery.id, ids)))}
+    rows = []
+    for entry in entries:
+        delivery = deliveries.get(int(entry["delivery_id"]))
+        if delivery is None:
+            continue
+        rows.append({"click_key": entry["key"], "url": entry["url"], "delivery_id": delivery.id,
+                     "link_index": int(entry["link_index"]), "friend_id": delivery.friend_id,
+                     "enrollment_id": delivery.enrollment_id, "scenario_id": entry["scenario_id"],
+                     "step_id": entry["step_id"], "is_test": bool(delivery.is_test),
+                     "clicked_at": datetime.fromtimestamp(float(entry["at"]), UTC)})
+    return rows
+
+
+def store(session: Session, entries: list[dict[str, str]]) -> int:
+    """Insert clicks (a click key already stored is skipped) and count the click goals they reach."""
+    if not entries:
+        return 0
+    keys = [entry["key"] for entry in entries]
+    known = set(session.scalars(sa.select(LinkClick.click_key).where(LinkClick.click_key.in_(keys))))
+    fresh = _rows(session, [entry for entry in entries if entry["key"] not in known])
+    if not fresh:
+        return 0
+    session.execute(insert_for(session)(LinkClick).values(fresh).on_conflict_do_nothing(index_elements=["click_key"]))
+    real = [row for row in fresh if not row["is_test"]]
+    cycles = goals.latest_cycles(session, [row["friend_id"] for row in real])
+    for row in real:
+        goals.complete(session, cycles.get(row["friend_id"], []), goals.CLICK, row["url"], row["clicked_at"])
+    return len(fresh)
+
+
+def _decode(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in fields.items()}
+
+
+def _ensure_group(client: Any) -> None:
+    try:
+        client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def drain(batch: int = 2000, consumer: str | None = None) -> int:
+    """Move queued clicks from Redis into the database; how many new rows. Safe to run concurrently."""
+    client = redis_handle.client
+    consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+    _ensure_group(client)
+    total = 0
+    claimed: Any = client.xautoclaim(STREAM, GROUP, consumer, min_idle_time=CLAIM_IDLE_MS, start_id="0-0", count=batch)
+    entries = list(claimed[1]) if claimed else []
+    while True:
+        if not entries:
+            answer: Any = client.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=batch)
+            entries = list(answer[0][1]) if answer else []
+        entries = [(entry_id, fields) for entry_id, fields in entries if fields]
+        if not entries:
+            return total
+        with db.transaction() as session:
+            total += store(session, [_decode(fields) for _, fields in entries])
+        ids = [entry_id for entry_id, _ in entries]
+        client.xack(STREAM, GROUP, *ids)
+        client.xdel(STREAM, *ids)
+        entries = []
+
+
+def backlog() -> int:
+    """Clicks queued in Redis and not yet recorded (for /metrics)."""
+    try:
+        return int(redis_handle.client.xlen(STREAM))
+    except (RedisError, OSError):
+        return 0
+
+
+def drain_now() -> int:
+    """Record what is queued before statistics are read (best effort: the scheduler drains anyway)."""
+    try:
+        return drain()
+    except (RedisError, OSError):
+        return 0
