@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
-from functools import lru_cache
 
+from app.scenarios.regex import keyword_search
 from app.scenarios.rule_defs import KeywordWhen, PostbackWhen, RuleDef
 
 
@@ -15,17 +14,16 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
-@lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
-
-
 def keyword_matches(keywords: Iterable[str], match: str, text: str) -> bool:
-    """Whether ``text`` fits any keyword under ``match`` (exact | contains | regex)."""
+    """Whether ``text`` fits any keyword under ``match`` (exact | contains | regex).
+
+    ``regex`` keywords run on RE2 (app/scenarios/regex.py): linear in the text, so a friend's
+    message cannot hold the friend's transaction (and SQLite's write lock) for long.
+    """
     said = normalize(text)
     for keyword in keywords:
         if match == "regex":
-            if _regex(keyword).search(said):
+            if keyword_search(keyword, said):
                 return True
         elif match == "contains":
             if normalize(keyword) in said:

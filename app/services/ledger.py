@@ -11,13 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.line.webhook_body import MalformedWebhook, parse_body, parse_events
 from app.models.events import EVENT_IGNORED, EVENT_PENDING, WebhookEvent
 
+__all__ = ["MalformedWebhook", "RecordedBatch", "parse_body", "parse_events", "record_events"]
+
 HANDLED_TYPES = frozenset({"follow", "unfollow", "message", "postback"})
-
-
-class MalformedWebhook(ValueError):
-    """The body is JSON but not in the shape of a LINE webhook."""
 
 
 @dataclass(frozen=True)
@@ -27,23 +26,6 @@ class RecordedBatch:
     stored: int
     duplicates: int
     friends: frozenset[str]
-
-
-def parse_events(payload: Any) -> list[Mapping[str, Any]]:
-    """The ``events`` list of a webhook body, checked just enough to store each event safely."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
-        raise MalformedWebhook("body must be an object with an 'events' list")
-    events = payload["events"]
-    for index, event in enumerate(events):
-        if not isinstance(event, dict):
-            raise MalformedWebhook(f"events[{index}] is not an object")
-        if not isinstance(event.get("webhookEventId"), str) or not event["webhookEventId"]:
-            raise MalformedWebhook(f"events[{index}].webhookEventId is missing")
-        if not isinstance(event.get("type"), str):
-            raise MalformedWebhook(f"events[{index}].type is missing")
-        if not isinstance(event.get("timestamp"), int | float):
-            raise MalformedWebhook(f"events[{index}].timestamp is missing")
-    return events
 
 
 def _row(channel: str, event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
