@@ -22,6 +22,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["stepline"] = settings
+    from app.limits import DatabaseIntConverter
+
+    app.url_map.converters["int"] = DatabaseIntConverter  # an id past BIGINT is a 404, not a 500
     bind_services(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -7,7 +7,10 @@ the client is still writing into a socket nobody reads and sees a broken pipe in
 
 from __future__ import annotations
 
+import io
+
 from flask import Flask, Request, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 DRAIN_LIMIT = 16 * 1024 * 1024  # beyond this, dropping the connection is cheaper than reading it
 DRAIN_CHUNK = 64 * 1024
@@ -35,7 +38,39 @@ def discard_unread_body(req: Request) -> None:
         left -= len(chunk)
 
 
+def buffer_chunked_body(req: Request) -> None:
+    """Read a chunked body (no Content-Length) whole, refusing it with 413 past the limit.
+
+    Werkzeug stops reading such a body at ``MAX_CONTENT_LENGTH`` without an error, so a body of
+    2 MiB would reach the view cut to its first MiB — and a signature over that prefix would
+    verify. Reading one byte beyond the limit tells the two apart; the view then sees a body of
+    known length.
+    """
+    limit = req.max_content_length
+    environ = req.environ
+    if limit is None or req.content_length is not None or not environ.get("wsgi.input_terminated"):
+        return
+    stream = environ["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(DRAIN_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestEntityTooLarge()
+    body = b"".join(parts)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+
+
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def _refuse_oversized_chunked_body() -> None:
+        buffer_chunked_body(request)
+
     @app.after_request
     def _drain_refused_body(response: Response) -> Response:
         if response.status_code == 413:

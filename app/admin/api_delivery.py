@@ -13,6 +13,7 @@ from app.delivery.retry import delivery_dict, list_deliveries, requeue_failed
 from app.delivery.test_send import send_test
 from app.errors import BadRequest
 from app.extensions import db
+from app.limits import parse_count
 from app.models.base import utcnow
 from app.services.line_edge import line_client
 from workers.delivery_jobs import enqueue_send
@@ -44,7 +45,7 @@ def test_send(scenario_id: str) -> Response:
 @bp.get("/scenarios/<scenario_id>/stats")
 @require_admin
 def scenario_stats(scenario_id: str) -> Response:
-    with db.session() as session:
+    with db.read() as session:
         return jsonify(stats.stats_for(session, scenario_id).as_dict())
 
 
@@ -52,13 +53,11 @@ def scenario_stats(scenario_id: str) -> Response:
 @require_admin
 def deliveries() -> Response:
     """``?status=failed&scenario=<id>&limit=100&before=<id>`` newest first."""
-    limit = request.args.get("limit", "100")
-    before = request.args.get("before")
-    if not limit.isdigit() or (before is not None and not before.isdigit()):
-        raise BadRequest("limit and before must be positive integers")
-    with db.session() as session:
+    limit = parse_count(request.args.get("limit"), "limit", default=100)
+    before = parse_count(request.args.get("before"), "before", default=0) or None
+    with db.read() as session:
         rows = list_deliveries(session, status=request.args.get("status"), scenario_id=request.args.get("scenario"),
-                               limit=int(limit), before_id=int(before) if before else None)
+                               limit=limit, before_id=before)
     return jsonify(deliveries=rows)
 
 

@@ -40,7 +40,7 @@ def _status_dict(status: tracker.QuotaStatus) -> dict[str, Any]:
 def quota_status() -> Response:
     """This month's quota of every configured channel."""
     now = utcnow()
-    with db.session() as session:
+    with db.read() as session:
         statuses = [_status_dict(tracker.status(session, channel, now)) for channel in _channels()]
     return jsonify(channels=statuses)
 
@@ -50,7 +50,7 @@ def quota_status() -> Response:
 def quota_forecast() -> Response:
     """``?channel=default``: the month's projected usage and the day the limit will be reached."""
     channel = _channel_arg(request.args.get("channel"))
-    with db.session() as session:
+    with db.read() as session:
         projection = forecast(session, channel, utcnow())
     return jsonify(projection.as_dict())
 

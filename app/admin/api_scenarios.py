@@ -131,7 +131,7 @@ def post_scenarios() -> Response:
 @bp.get("/scenarios")
 @require_admin
 def list_scenarios() -> Response:
-    with db.session() as session:
+    with db.read() as session:
         counts = service.enrollment_counts(session)
         rows = [scenario_dict(s, counts.get(s.id, {})) for s in service.list_scenarios(session,
                                                                                      request.args.get("channel"))]
@@ -141,7 +141,7 @@ def list_scenarios() -> Response:
 @bp.get("/scenarios/<scenario_id>")
 @require_admin
 def get_scenario(scenario_id: str) -> Response:
-    with db.session() as session:
+    with db.read() as session:
         scenario = service.get(session, scenario_id)
         versions = service.versions(session, scenario_id)
         current = next(v for v in versions if v.version == scenario.version)
@@ -174,7 +174,7 @@ def preview(scenario_id: str) -> Response:
         attributes = None
     if not isinstance(attributes, dict):
         raise BadRequest("bad attributes", [{"path": "attributes", "message": "expected a JSON object"}])
-    with db.session() as session:
+    with db.read() as session:
         if start.tzinfo is None:
             start = start.replace(tzinfo=service.current_definition(session, scenario_id).tz)
         return jsonify(service.preview_report(session, scenario_id, start, attributes))

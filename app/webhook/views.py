@@ -26,7 +26,7 @@ def callback(channel_name: str = DEFAULT_CHANNEL) -> tuple[Response, int]:
     channel = current_settings().channel(channel_name)
     if channel is None:
         abort(404, description=f"unknown channel {channel_name!r}")
-    body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH (app/body_limit.py), even when chunked
+    body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, chunked too (app/body_limit.py)
     if not signature_is_valid(body, request.headers.get("X-Line-Signature"), channel.secret):
         log.warning("webhook for channel %s rejected: bad or missing signature", channel.name)
         return jsonify(error="invalid signature"), 400

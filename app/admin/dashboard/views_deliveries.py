@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.admin.dashboard import bp, queries
+from app.admin.dashboard.formatting import page_arg
 from app.delivery.retry import retry_delivery
 from app.errors import SteplineError
 from app.extensions import db
@@ -25,10 +26,7 @@ STATUSES = (DELIVERY_FAILED, DELIVERY_HELD, DELIVERY_QUEUED, DELIVERY_SENDING, D
 
 
 def _page_number() -> int:
-    try:
-        return max(int(request.args.get("page", "1")), 1)
-    except ValueError:
-        return 1
+    return page_arg()
 
 
 @bp.route("/deliveries")
@@ -37,7 +35,7 @@ def deliveries() -> str:
     status = request.args.get("status", DELIVERY_FAILED)
     if status not in STATUSES:
         abort(400, description=f"status must be one of {', '.join(STATUSES)}")
-    with db.session() as session:
+    with db.read() as session:
         page = queries.deliveries_by_status(session, status, _page_number())
     return render_template("dashboard/deliveries.html", section="deliveries", page=page, status=status,
                            statuses=STATUSES)

@@ -84,7 +84,7 @@ def _panel(session: Session, channel: str, now: datetime) -> ChannelPanel:
 def overview() -> str:
     """``/admin``: quota, forecast, alerts, pipeline, RQ and webhook traffic at a glance."""
     now = utcnow()
-    with db.session() as session:
+    with db.read() as session:
         panels = [_panel(session, channel, now) for channel in _channels(session)]
         pipeline = queries.pipeline(session, now)
         per_minute = queries.events_per_minute(session, now)

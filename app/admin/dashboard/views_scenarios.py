@@ -15,6 +15,7 @@ from app.admin.dashboard import bp, charts
 from app.delivery import stats
 from app.errors import SteplineError
 from app.extensions import db
+from app.limits import DocumentTooLarge
 from app.models.base import utcnow
 from app.models.scenarios import Scenario
 from app.scenarios.errors import ScenarioInvalid
@@ -30,7 +31,7 @@ LIFECYCLE_ACTIONS = {
 
 
 def _render_list(status: int = 200, **context: Any) -> tuple[str, int]:
-    with db.session() as session:
+    with db.read() as session:
         rows = scenario_service.list_scenarios(session)
         totals = {row.scenario_id: row for row in stats.scenario_stats(session)}
     return render_template("dashboard/scenarios.html", section="scenarios", scenarios=rows, totals=totals,
@@ -68,6 +69,8 @@ def upload() -> tuple[str, int]:
             result = scenario_service.upload(session, files, now)
     except ScenarioInvalid as exc:
         return _render_list(422, upload_errors=exc.errors, form=form)
+    except DocumentTooLarge as exc:
+        return _render_list(413, upload_errors=[], upload_message=str(exc), form=form)
     except SteplineError as exc:
         return _render_list(400, upload_errors=getattr(exc, "details", []), upload_message=str(exc), form=form)
     start_audience_jobs(result.audience_pending)
@@ -129,7 +132,7 @@ def parse_attributes(text: str) -> dict[str, Any]:
 @bp.route("/scenarios/<scenario_id>")
 def scenario(scenario_id: str) -> str:
     """One scenario: per-step stats (with block rate) and a preview of its timeline."""
-    with db.session() as session:
+    with db.read() as session:
         row = session.get(Scenario, scenario_id)
         if row is None:
             abort(404, description=f"scenario {scenario_id!r} does not exist")
