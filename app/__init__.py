@@ -14,6 +14,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app; nothing connects until a request or command needs it."""
     settings = settings or load_settings()
     app = Flask(__name__)
+    from app.body_limit import BoundedJSONProvider
+
+    app.json = BoundedJSONProvider(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -22,6 +25,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["stepline"] = settings
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     from app.limits import DatabaseIntConverter
 
     app.url_map.converters["int"] = DatabaseIntConverter  # an id past BIGINT is a 404, not a 500

@@ -8,8 +8,10 @@ the client is still writing into a socket nobody reads and sees a broken pipe in
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from flask import Flask, Request, Response, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
 
 DRAIN_LIMIT = 16 * 1024 * 1024  # beyond this, dropping the connection is cheaper than reading it
@@ -64,6 +66,17 @@ def buffer_chunked_body(req: Request) -> None:
     body = b"".join(parts)
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """``request.get_json`` that turns JSON nested past Python's recursion limit into the usual
+    "not JSON" answer (400) instead of an uncaught RecursionError (500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deep") from None
 
 
 def init_app(app: Flask) -> None:
