@@ -73,16 +73,31 @@ class BoundedJSONProvider(DefaultJSONProvider):
     "not JSON" answer (400) instead of an uncaught RecursionError (500)."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        from app.limits import MAX_DOCUMENT_NESTING
+        from app.line.webhook_body import check_storable
+
         try:
-            return super().loads(s, **kwargs)
+            data = super().loads(s, **kwargs)
         except RecursionError:
             raise ValueError("JSON nested too deep") from None
+        check_storable(data, MAX_DOCUMENT_NESTING)  # a ValueError: deeper than 64, NUL, lone surrogate
+        return data
+
+
+def refuse_nul_in_url(req: Request) -> None:
+    """A NUL in the path or query string cannot name anything; PostgreSQL refuses it in text
+    (an error deep in a query), so it is a 400 at the edge."""
+    if "\x00" in req.path or any("\x00" in key or "\x00" in value for key, value in req.args.items(multi=True)):
+        from werkzeug.exceptions import BadRequest
+
+        raise BadRequest("NUL in the URL")
 
 
 def init_app(app: Flask) -> None:
     @app.before_request
     def _refuse_oversized_chunked_body() -> None:
         buffer_chunked_body(request)
+        refuse_nul_in_url(request)
 
     @app.after_request
     def _drain_refused_body(response: Response) -> Response:

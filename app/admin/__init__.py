@@ -23,6 +23,10 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(quota_api_bp)
 
+    from app.admin.openapi import bp as openapi_bp
+
+    app.register_blueprint(openapi_bp)
+
     from app.admin.dashboard import init_app as init_dashboard
 
     init_dashboard(app)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify, request
 
 from app import current_settings
+from app.admin.api_models import TestSendRequest, json_body
 from app.admin.auth import require_admin
+from app.admin.openapi import api_schema
 from app.delivery import stats
 from app.delivery.retry import delivery_dict, list_deliveries, requeue_failed
 from app.delivery.test_send import send_test
-from app.errors import BadRequest
 from app.extensions import db
 from app.limits import parse_count
 from app.models.base import utcnow
@@ -21,22 +20,13 @@ from workers.delivery_jobs import enqueue_send
 bp = Blueprint("admin_api_delivery", __name__, url_prefix="/admin/api")
 
 
-def _json_object() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("expected a JSON object body", [{"path": "", "message": "expected an object"}])
-    return body
-
-
 @bp.post("/scenarios/<scenario_id>/test-send")
 @require_admin
+@api_schema(request=TestSendRequest)
 def test_send(scenario_id: str) -> Response:
     """``{"user_ids": ["U…"], "step": "id" | null}``: push now, one step or all steps in order."""
-    body = _json_object()
-    user_ids, step = body.get("user_ids"), body.get("step")
-    if not isinstance(user_ids, list) or (step is not None and not isinstance(step, str)):
-        raise BadRequest("expected user_ids: [...] and step: id or null",
-                         [{"path": "user_ids", "message": "expected a list of user ids"}])
+    body = json_body(TestSendRequest)
+    user_ids, step = body.user_ids, body.step
     settings = current_settings()
     result = send_test(lambda channel: line_client(settings, channel), scenario_id, user_ids, step)
     return jsonify(result.as_dict())

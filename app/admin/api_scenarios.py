@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
 from app.admin.api_errors import error_response
+from app.admin.api_models import NamedEventRequest, UserIdsRequest, json_body
 from app.admin.auth import require_admin
+from app.admin.openapi import api_schema
 from app.config import DEFAULT_CHANNEL
 from app.delivery.enrollment import on_named_event
 from app.errors import BadRequest, NotFound
@@ -234,10 +236,9 @@ def delete(scenario_id: str) -> Response:
 
 @bp.post("/scenarios/<scenario_id>/enroll")
 @require_admin
+@api_schema(request=UserIdsRequest)
 def enroll(scenario_id: str) -> Response:
-    user_ids = _json_object().get("user_ids")
-    if not isinstance(user_ids, list) or not all(isinstance(u, str) for u in user_ids):
-        raise BadRequest("expected user_ids", [{"path": "user_ids", "message": "expected a list of LINE user ids"}])
+    user_ids = json_body(UserIdsRequest).user_ids
     with db.transaction() as session:
         entered = service.enroll_manual(session, scenario_id, user_ids, utcnow())
     return jsonify(enrolled=entered, requested=len(set(user_ids)))
@@ -245,14 +246,13 @@ def enroll(scenario_id: str) -> Response:
 
 @bp.post("/events")
 @require_admin
+@api_schema(request=NamedEventRequest)
 def named_event() -> Response:
     """A named event for a friend: enrolls into live ``trigger: event:<name>`` scenarios."""
-    payload = _json_object()
-    user_id, name = payload.get("user_id"), payload.get("name")
-    channel = payload.get("channel") or DEFAULT_CHANNEL
-    if not isinstance(user_id, str) or not isinstance(name, str) or not name:
-        raise BadRequest("expected user_id and name", [{"message": '{"user_id": "U…", "name": "purchase"}'}])
-    at = _parse_instant(payload["at"], "at") if payload.get("at") else None
+    payload = json_body(NamedEventRequest)
+    user_id, name = payload.user_id, payload.name
+    channel = payload.channel or DEFAULT_CHANNEL
+    at = _parse_instant(payload.at, "at") if payload.at else None
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     now = utcnow()
