@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from app import current_settings
 from app.admin.auth import require_admin
 from app.config import DEFAULT_CHANNEL
-from app.errors import NotFound
+from app.errors import BadRequest, NotFound
 from app.extensions import db
 from app.models.base import utcnow
 from app.quota import tracker
@@ -60,7 +60,10 @@ def quota_forecast() -> Response:
 def quota_sync() -> Response:
     """Reconcile with LINE now (``?channel=`` for one channel, else all); held pushes resume on the next tick."""
     settings = current_settings()
-    wanted = request.args.get("channel") or (request.get_json(silent=True) or {}).get("channel")
+    body = request.get_json(silent=True)
+    wanted = request.args.get("channel") or (body.get("channel") if isinstance(body, dict) else None)
+    if wanted is not None and not isinstance(wanted, str):
+        raise BadRequest("channel must be a channel name", [{"path": "channel", "message": "expected a text"}])
     channels = [_channel_arg(wanted)] if wanted else sorted(settings.channels)
     statuses = [_status_dict(tracker.sync(channel, line_client(settings, channel), utcnow())) for channel in channels]
     return jsonify(channels=statuses)
