@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.line.webhook_body import MalformedWebhook, parse_body, parse_events
 from app.models.events import EVENT_IGNORED, EVENT_PENDING, WebhookEvent
 
-__all__ = ["MalformedWebhook", "RecordedBatch", "parse_body", "parse_events", "record_events"]
+__all__ = ["MalformedWebhook", "RecordedBatch", "parse_body", "parse_events", "record_event_bodies", "record_events"]
 
 HANDLED_TYPES = frozenset({"follow", "unfollow", "message", "postback"})
 
@@ -57,19 +57,36 @@ def record_events(connection: Session | sa.Connection, channel: str, events: Ite
 
     Takes a Core connection (the webhook's hot path skips the ORM session) or a session.
     """
+    return record_event_bodies(connection, [(channel, events)], now)[0]
+
+
+def record_event_bodies(connection: Session | sa.Connection,
+                        bodies: list[tuple[str, Iterable[Mapping[str, Any]]]], now: datetime) -> list[RecordedBatch]:
+    """:func:`record_events` for several webhook bodies in one statement (the webhook's group
+    commit); each body's answer counts only the events it was first to bring."""
     rows: dict[str, dict[str, Any]] = {}
-    for event in events:
-        rows.setdefault(event["webhookEventId"], _row(channel, event, now))
+    owners: list[list[str]] = []
+    for channel, events in bodies:
+        mine = []
+        for event in events:
+            key = event["webhookEventId"]
+            if key not in rows:
+                rows[key] = _row(channel, event, now)
+                mine.append(key)
+        owners.append(mine)
     if not rows:
-        return RecordedBatch(0, 0, frozenset())
+        return [RecordedBatch(0, 0, frozenset()) for _ in bodies]
     if isinstance(connection, Session):
         connection = connection.connection()
     statement = _INSERT_IGNORING_DUPLICATES[connection.dialect.name]
     inserted = set(connection.execute(statement, list(rows.values())).scalars().all())
-    friends = frozenset(
-        row["user_id"] for key, row in rows.items() if key in inserted and row["status"] == EVENT_PENDING
-    )
-    return RecordedBatch(len(inserted), len(rows) - len(inserted), friends)
+    answers = []
+    for (_, events), mine in zip(bodies, owners, strict=True):
+        total = len({event["webhookEventId"] for event in events})
+        stored = [key for key in mine if key in inserted]
+        friends = frozenset(rows[key]["user_id"] for key in stored if rows[key]["status"] == EVENT_PENDING)
+        answers.append(RecordedBatch(len(stored), total - len(stored), friends))
+    return answers
 
 
 def _insert_ignoring_duplicates(insert: Any) -> Any:
