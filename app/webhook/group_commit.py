@@ -5,11 +5,13 @@ Under LINE's bursts every request used to take the database's write lock for its
 transaction; on SQLite (one writer for all processes) the lock's hand-offs, not the work,
 were the cost. A request queues its body; whichever request gets the process's turn inserts
 every queued body in one statement and one commit, then wakes the others with their answers.
-Each request still answers only after its own events are committed (the 200 promises that).
+Each request still answers only after its own events are committed (the 200 promises that), and
+the friends of the whole batch are handed to the workers in one Redis round trip.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +25,7 @@ import sqlalchemy as sa
 from app.services.ledger import RecordedBatch, record_event_bodies
 
 Body = tuple[str, Iterable[Mapping[str, Any]]]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,8 +39,10 @@ class _Pending:
 class GroupCommit:
     """One per process; ``transaction`` opens the write transaction (with its deadline)."""
 
-    def __init__(self, transaction: Callable[[], AbstractContextManager[sa.Connection]]) -> None:
+    def __init__(self, transaction: Callable[[], AbstractContextManager[sa.Connection]],
+                 hand_off: Callable[[list[tuple[str, str]]], object]) -> None:
         self._transaction = transaction
+        self._hand_off = hand_off  # friends with new events → the workers (one Redis round trip per batch)
         self._turn = threading.Lock()  # whoever holds it writes everything queued
         self._queue_lock = threading.Lock()
         self._queue: list[_Pending] = []
@@ -76,9 +81,23 @@ class GroupCommit:
                 answers = record_event_bodies(connection, [p.body for p in batch], now)
             for pending, answer in zip(batch, answers, strict=True):
                 pending.answer = answer
+            friends = sorted({(p.body[0], user) for p, answer in zip(batch, answers, strict=True)
+                              for user in answer.friends})
         except BaseException as exc:  # noqa: BLE001 - every request of the batch answers 500
             for pending in batch:
                 pending.error = exc
+        else:
+            self._signal(friends)
         finally:
             for pending in batch:
                 pending.done.set()
+
+    def _signal(self, friends: list[tuple[str, str]]) -> None:
+        """After the commit: a failed hand-off loses nothing (the sweep re-signals pending
+        events), so it never turns stored events into a 500."""
+        if not friends:
+            return
+        try:
+            self._hand_off(friends)
+        except Exception:  # noqa: BLE001
+            log.exception("webhook: %d friends not handed to the workers; the sweep will", len(friends))

@@ -27,7 +27,7 @@ def _ledger_writer() -> GroupCommit:
     pid = os.getpid()
     writer = _writers.get(pid)
     if writer is None:
-        writer = _writers.setdefault(pid, GroupCommit(db.webhook_write))
+        writer = _writers.setdefault(pid, GroupCommit(db.webhook_write, jobs.signal_friends))
     return writer
 
 
@@ -55,6 +55,5 @@ def callback(channel_name: str = DEFAULT_CHANNEL) -> tuple[Response, int]:
     except (SQLAlchemyError, TimeoutError):
         log.exception("webhook for channel %s: database unavailable; LINE will redeliver", channel.name)
         return jsonify(error="temporarily unavailable"), 500
-    jobs.signal_friends([(channel.name, user_id) for user_id in sorted(batch.friends)])
     log.debug("webhook channel=%s stored=%d duplicates=%d", channel.name, batch.stored, batch.duplicates)
     return jsonify(status="ok", stored=batch.stored, duplicates=batch.duplicates), 200

@@ -211,3 +211,40 @@ def test_body_of_odd_types_never_logs_the_body(client: FlaskClient, caplog: pyte
     with caplog.at_level(logging.INFO):
         assert _post(client, raw).status_code == 400
     assert "my secret" not in caplog.text
+
+
+def _post_concurrently(app, bodies: list[bytes]) -> list[tuple[int, dict, float]]:
+    answers: list[tuple[int, dict, float]] = [None] * len(bodies)  # type: ignore[list-item]
+    barrier = threading.Barrier(len(bodies))
+
+    def post(index: int) -> None:
+        client = app.test_client()
+        barrier.wait()
+        started = time.monotonic()
+        response = _post(client, bodies[index])
+        answers[index] = (response.status_code, response.get_json(), time.monotonic() - started)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    return answers
+
+
+def test_concurrent_webhooks_each_get_their_own_answer_and_every_event_is_stored_once(app) -> None:
+    shared = [wh.follow(f"U{i}", webhook_event_id=f"01SHARED{i:018d}") for i in range(4)]
+    bodies = [wh.body(shared[i % 4], wh.text(f"U{i}", "hi")) for i in range(8)]  # pairs share one event
+    answers = _post_concurrently(app, bodies)
+    assert [status for status, _, _ in answers] == [200] * 8
+    assert sum(body["stored"] for _, body, _ in answers) == 4 + 8
+    assert sum(body["duplicates"] for _, body, _ in answers) == 4
+    assert _ledger_count() == 12
+
+
+def test_concurrent_webhooks_all_answer_500_in_time_while_the_database_is_locked(app, database_url: str) -> None:
+    with holding_write_lock(database_url):
+        answers = _post_concurrently(app, [wh.body(wh.follow(f"U{i}")) for i in range(6)])
+    assert [status for status, _, _ in answers] == [500] * 6
+    assert max(elapsed for _, _, elapsed in answers) < 2.0
+    assert _ledger_count() == 0
