@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     from app.limits import DatabaseIntConverter
 
-    app.url_map.converters["int"] = DatabaseIntConverter  # an id past BIGINT is a 404, not a 500
+    app.url_map.converters["int"] = DatabaseIntConverter  # an id no column holds is a 404, not a 500
     bind_services(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -14,7 +14,7 @@ MAX_DOCUMENT_BYTES = 256 * 1024  # one scenario/segment/rule document; larger: 4
 MAX_DOCUMENT_NESTING = 64  # mappings/lists inside each other; deeper: 422
 MAX_ALIAS_EXPANSION = 10_000  # nodes reachable through YAML aliases (billion laughs: 422)
 MAX_REPORTED_ERRORS = 100  # validation errors listed per upload; the rest are counted
-MAX_DB_INTEGER = 2**63 - 1  # BIGINT: a larger id or offset cannot name a row
+MAX_DB_INTEGER = 2**31 - 1  # ids are INTEGER columns (32-bit on PostgreSQL): a larger one names no row
 MAX_PAGE = 1_000_000  # dashboard pagers: past this a page number is an error, not a query
 
 
@@ -34,7 +34,8 @@ def check_document_size(name: str, text: str | bytes) -> None:
 
 
 class DatabaseIntConverter(IntegerConverter):
-    """``<int:...>`` in URLs, limited to what a database integer holds: larger ids are 404s."""
+    """``<int:...>`` in URLs, limited to what an id column holds: larger ids are 404s, not a
+    database error (PostgreSQL refuses 2**31 for INTEGER, SQLite 2**63)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("max", MAX_DB_INTEGER)

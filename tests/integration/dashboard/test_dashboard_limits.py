@@ -39,3 +39,11 @@ def test_api_delivery_ids_past_bigint_are_404_or_400(client: FlaskClient, admin_
     assert client.post(f"/admin/api/deliveries/{HUGE}/retry", headers=admin_headers).status_code == 404
     assert client.get(f"/admin/api/deliveries?before={HUGE}", headers=admin_headers).status_code == 400
     assert client.get(f"/admin/api/deliveries?limit={HUGE}", headers=admin_headers).status_code == 400
+
+
+def test_ids_just_past_a_32_bit_integer_are_404_on_both_databases(client: FlaskClient,
+                                                                   admin_headers: dict[str, str]) -> None:
+    # PostgreSQL's INTEGER ends at 2**31 - 1: found by schemathesis on PostgreSQL
+    assert client.post(f"/admin/api/deliveries/{2**31}/retry", headers=admin_headers).status_code == 404
+    assert client.post(f"/admin/api/deliveries/{2**31 - 1}/retry", headers=admin_headers).status_code == 404
+    assert client.get(f"/admin/api/deliveries?before={2**31}", headers=admin_headers).status_code == 400
