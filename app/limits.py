@@ -13,6 +13,7 @@ from app.errors import BadRequest, SteplineError
 MAX_DOCUMENT_BYTES = 256 * 1024  # one scenario/segment/rule document; larger: 413
 MAX_DOCUMENT_NESTING = 64  # mappings/lists inside each other; deeper: 422
 MAX_ALIAS_EXPANSION = 10_000  # nodes reachable through YAML aliases (billion laughs: 422)
+MAX_REGEX_CHARS = 1000  # one keyword regex: bounds RE2's compile time and program size
 MAX_REPORTED_ERRORS = 100  # validation errors listed per upload; the rest are counted
 MAX_DB_INTEGER = 2**31 - 1  # ids are INTEGER columns (32-bit on PostgreSQL): a larger one names no row
 MAX_PAGE = 1_000_000  # dashboard pagers: past this a page number is an error, not a query

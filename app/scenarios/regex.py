@@ -12,6 +12,8 @@ from typing import Any
 
 import re2
 
+from app.limits import MAX_REGEX_CHARS
+
 # a compiled program beyond this (RE2's own default is 8 MiB) is refused at upload rather than
 # degrading to a slower matcher for every message
 MAX_PROGRAM_MEMORY = 8 << 20
@@ -31,7 +33,11 @@ def _options() -> re2.Options:
 
 @lru_cache(maxsize=1024)
 def compile_keyword(pattern: str) -> Any:
-    """The compiled, case-insensitive pattern; :class:`RegexInvalid` when RE2 refuses it."""
+    """The compiled, case-insensitive pattern; :class:`RegexInvalid` when RE2 refuses it or it is
+    longer than ``MAX_REGEX_CHARS`` (compiling stays cheap wherever it happens, even in a worker's
+    transaction)."""
+    if len(pattern) > MAX_REGEX_CHARS:
+        raise RegexInvalid(f"regular expression longer than {MAX_REGEX_CHARS} characters")
     try:
         return re2.compile(pattern, _options())
     except re2.error as exc:

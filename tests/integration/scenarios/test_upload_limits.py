@@ -88,3 +88,11 @@ def test_keyword_trigger_regex_is_checked_too(client: FlaskClient, admin_headers
     response = _put(client, admin_headers, text_of(document))
     assert response.status_code == 422
     assert response.get_json()["details"][0]["path"] == "start.keywords[0]"
+
+
+def test_regex_longer_than_the_limit_is_a_positioned_422(client: FlaskClient, admin_headers: dict[str, str]) -> None:
+    document = doc("welcome", rules=[{"when": {"keyword": ["a" * 1001], "match": "regex"}, "do": [{"stop": True}]}])
+    response = _put(client, admin_headers, text_of(document))
+    assert response.status_code == 422
+    (detail,) = response.get_json()["details"]
+    assert detail["path"] == "rules[0].when.keyword[0]" and "1000" in detail["message"]
