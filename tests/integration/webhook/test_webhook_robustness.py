@@ -248,3 +248,42 @@ def test_concurrent_webhooks_all_answer_500_in_time_while_the_database_is_locked
     assert [status for status, _, _ in answers] == [500] * 6
     assert max(elapsed for _, _, elapsed in answers) < 2.0
     assert _ledger_count() == 0
+
+
+@pytest.mark.skipif("postgres" in __import__("os").environ.get("STEPLINE_TEST_DB", ""),
+                    reason="the write lock in question is SQLite's")
+def test_regex_rules_are_matched_while_no_write_lock_is_held(client: FlaskClient, database_url: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from app.scenarios import matching
+
+    load(doc("welcome", rules=[{"when": {"keyword": ["^hel+o$"], "match": "regex"}, "do": [{"tag": "greeted"}]}]),
+         doc("quiz", start={"trigger": "keyword", "keywords": ["^quiz\\d$"], "match": "regex"}))
+    _post(client, wh.body(wh.follow("U1")))
+    drain_queues()
+    lock_held_while_matching: list[bool] = []
+    real = matching._keyword_matches
+
+    def spy(keywords, match, text):  # the real matcher, noting whether another writer could start now
+        if match == "regex":
+            probe = sqlite3.connect(database_url.split("///", 1)[1], timeout=0, isolation_level=None)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+                lock_held_while_matching.append(False)
+            except sqlite3.OperationalError:
+                lock_held_while_matching.append(True)
+            finally:
+                probe.close()
+        return real(keywords, match, text)
+
+    monkeypatch.setattr(matching, "_keyword_matches", spy)
+    _post(client, wh.body(wh.text("U1", "hello"), wh.text("U1", "quiz1")))
+    drain_queues()
+    assert lock_held_while_matching and not any(lock_held_while_matching)
+    from app.models.delivery import Enrollment
+    from app.models.friends import FriendTag
+    with db.session() as session:
+        assert list(session.scalars(sa.select(FriendTag.tag))) == ["greeted"]
+        assert "quiz" in set(session.scalars(sa.select(Enrollment.scenario_id)))
