@@ -17,6 +17,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app; nothing connects until a request or command needs it."""
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=os.path.abspath(settings.instance_path) if settings.instance_path else None)
+    from app.body_limit import BoundedJSONProvider
+
+    app.json = BoundedJSONProvider(app)
     app.config.update(
         SECRET_KEY=settings.secret_key or instance_secret_key(app.instance_path),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -25,6 +28,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["stepline"] = settings
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    from app.limits import DatabaseIntConverter
+
+    app.url_map.converters["int"] = DatabaseIntConverter  # an id no column holds is a 404, not a 500
     bind_services(settings)
     logs.configure(logging.INFO)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Japanese stays readable in every API answer

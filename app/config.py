@@ -59,6 +59,7 @@ class Settings:
     def tracks_links(self) -> bool:
         """Links are rewritten only with a public URL to send friends to and a key to sign with."""
         return bool(self.public_url and self.link_signing_key)
+    trusted_proxies: int = 0  # reverse proxies whose X-Forwarded-For/-Proto/-Host are believed
 
     def __repr__(self) -> str:
         return f"Settings(database={self.database_url.split('@')[-1]!r}, channels={sorted(self.channels)})"
@@ -119,6 +120,15 @@ def _measurement(env: Mapping[str, str]) -> dict[str, object]:
     }
 
 
+def _trusted_proxies(value: str) -> int:
+    """``TRUSTED_PROXIES``: how many reverse proxies sit in front (0, the default, believes no
+    forwarded header, so a client cannot claim HTTPS or another address)."""
+    value = value.strip() or "0"
+    if not value.isdigit() or int(value) > 10:
+        raise ConfigError(f"TRUSTED_PROXIES must be a number of proxies from 0 to 10, got {value!r}")
+    return int(value)
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Build :class:`Settings` from ``env`` (default ``os.environ``) plus explicit overrides."""
     env = os.environ if env is None else env
@@ -133,6 +143,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "quota_timezone": env.get("QUOTA_TIMEZONE") or "Asia/Tokyo",
         "quota_plan": env.get("LINE_QUOTA_PLAN", ""),
         "channels": _channels(env),
+        "trusted_proxies": _trusted_proxies(env.get("TRUSTED_PROXIES", "")),
     }
     values.update(_measurement(env))
     values.update(overrides)

@@ -6,6 +6,7 @@ import logging
 
 from app.extensions import db
 from app.models.base import utcnow
+from app.scenarios.matching import using_precomputed
 from app.services import events as event_service
 from app.services.line_edge import line_client
 from workers import event_signals
@@ -18,12 +19,13 @@ def process_friend_events(channel: str, user_id: str) -> int:
     """Handle every pending event of one friend; running it twice does nothing the second time."""
     settings = boot()
     display_name = None
-    with db.session() as session:
+    with db.read() as session:  # no write lock: profile check and regex matching happen here
         wants_profile = event_service.needs_profile(session, channel, user_id)
+        matches = event_service.precompute_keyword_matches(session, channel, user_id)
     if wants_profile:
         profile = line_client(settings, channel).profile(user_id)  # best-effort: None on any failure
         display_name = (profile or {}).get("displayName")
-    with db.transaction() as session:
+    with db.transaction() as session, using_precomputed(matches):
         result = event_service.process_friend_events(session, channel, user_id, utcnow(), display_name=display_name)
     for reply in result.replies:
         outcome = line_client(settings, channel).reply(reply.reply_token, reply.messages)

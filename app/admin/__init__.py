@@ -33,6 +33,9 @@ def init_app(app: Flask) -> None:
     from app.admin.api_routes import bp as routes_api_bp
 
     app.register_blueprint(routes_api_bp)
+    from app.admin.openapi import bp as openapi_bp
+
+    app.register_blueprint(openapi_bp)
 
     from app.admin.dashboard import init_app as init_dashboard
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify, request
 
 from app import current_settings
+from app.admin.api_models import TestSendRequest, json_body
 from app.admin.auth import requires
+from app.admin.openapi import api_schema
 from app.delivery import stats
 from app.delivery.retry import delivery_dict, list_deliveries, requeue_failed
 from app.delivery.test_send import send_test
-from app.errors import BadRequest
 from app.extensions import db
+from app.limits import parse_count
 from app.models.base import utcnow
 from app.services import clicks
 from app.services.line_edge import line_client
@@ -21,22 +21,13 @@ from workers.delivery_jobs import enqueue_send
 bp = Blueprint("admin_api_delivery", __name__, url_prefix="/admin/api")
 
 
-def _json_object() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("expected a JSON object body", [{"path": "", "message": "expected an object"}])
-    return body
-
-
 @bp.post("/scenarios/<scenario_id>/test-send")
 @requires("operator")
+@api_schema(request=TestSendRequest)
 def test_send(scenario_id: str) -> Response:
     """``{"user_ids": ["U…"], "step": "id" | null}``: push now, one step or all steps in order."""
-    body = _json_object()
-    user_ids, step = body.get("user_ids"), body.get("step")
-    if not isinstance(user_ids, list) or (step is not None and not isinstance(step, str)):
-        raise BadRequest("expected user_ids: [...] and step: id or null",
-                         [{"path": "user_ids", "message": "expected a list of user ids"}])
+    body = json_body(TestSendRequest)
+    user_ids, step = body.user_ids, body.step
     settings = current_settings()
     result = send_test(lambda channel: line_client(settings, channel), scenario_id, user_ids, step)
     return jsonify(result.as_dict())
@@ -47,7 +38,7 @@ def test_send(scenario_id: str) -> Response:
 def scenario_stats(scenario_id: str) -> Response:
     """Per step sent / clicks / replies / blocked_after / skipped, per scenario enrolled and conversions."""
     clicks.drain_now()
-    with db.session() as session:
+    with db.read() as session:
         return jsonify(stats.stats_for(session, scenario_id).as_dict())
 
 
@@ -55,13 +46,11 @@ def scenario_stats(scenario_id: str) -> Response:
 @requires("viewer")
 def deliveries() -> Response:
     """``?status=failed&scenario=<id>&limit=100&before=<id>`` newest first."""
-    limit = request.args.get("limit", "100")
-    before = request.args.get("before")
-    if not limit.isdigit() or (before is not None and not before.isdigit()):
-        raise BadRequest("limit and before must be positive integers")
-    with db.session() as session:
+    limit = parse_count(request.args.get("limit"), "limit", default=100)
+    before = parse_count(request.args.get("before"), "before", default=0) or None
+    with db.read() as session:
         rows = list_deliveries(session, status=request.args.get("status"), scenario_id=request.args.get("scenario"),
-                               limit=int(limit), before_id=int(before) if before else None)
+                               limit=limit, before_id=before)
     return jsonify(deliveries=rows)
 
 

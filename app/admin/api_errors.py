@@ -8,8 +8,10 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.errors import BadRequest, Conflict, NotFound, SteplineError
+from app.limits import DocumentTooLarge
 
-STATUS_BY_ERROR: dict[type[SteplineError], int] = {BadRequest: 400, NotFound: 404, Conflict: 409}
+STATUS_BY_ERROR: dict[type[SteplineError], int] = {BadRequest: 400, NotFound: 404, Conflict: 409,
+                                                   DocumentTooLarge: 413}
 
 
 def error_response(status: int, message: str, details: list[object] | None = None) -> tuple[Response, int]:

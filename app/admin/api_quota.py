@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from app import current_settings
 from app.admin.auth import requires
 from app.config import DEFAULT_CHANNEL
-from app.errors import NotFound
+from app.errors import BadRequest, NotFound
 from app.extensions import db
 from app.models.base import utcnow
 from app.quota import tracker
@@ -40,7 +40,7 @@ def _status_dict(status: tracker.QuotaStatus) -> dict[str, Any]:
 def quota_status() -> Response:
     """This month's quota of every configured channel."""
     now = utcnow()
-    with db.session() as session:
+    with db.read() as session:
         statuses = [_status_dict(tracker.status(session, channel, now)) for channel in _channels()]
     return jsonify(channels=statuses)
 
@@ -50,7 +50,7 @@ def quota_status() -> Response:
 def quota_forecast() -> Response:
     """``?channel=default``: the month's projected usage and the day the limit will be reached."""
     channel = _channel_arg(request.args.get("channel"))
-    with db.session() as session:
+    with db.read() as session:
         projection = forecast(session, channel, utcnow())
     return jsonify(projection.as_dict())
 
@@ -60,7 +60,10 @@ def quota_forecast() -> Response:
 def quota_sync() -> Response:
     """Reconcile with LINE now (``?channel=`` for one channel, else all); held pushes resume on the next tick."""
     settings = current_settings()
-    wanted = request.args.get("channel") or (request.get_json(silent=True) or {}).get("channel")
+    body = request.get_json(silent=True)
+    wanted = request.args.get("channel") or (body.get("channel") if isinstance(body, dict) else None)
+    if wanted is not None and not isinstance(wanted, str):
+        raise BadRequest("channel must be a channel name", [{"path": "channel", "message": "expected a text"}])
     channels = [_channel_arg(wanted)] if wanted else sorted(settings.channels)
     statuses = [_status_dict(tracker.sync(channel, line_client(settings, channel), utcnow())) for channel in channels]
     return jsonify(channels=statuses)

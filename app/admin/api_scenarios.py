@@ -12,7 +12,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from app import current_settings
 from app.admin.api_errors import error_response
+from app.admin.api_models import NamedEventRequest, UserIdsRequest, json_body
 from app.admin.auth import requires
+from app.admin.openapi import api_schema
 from app.config import DEFAULT_CHANNEL
 from app.delivery import goals
 from app.delivery.enrollment import on_named_event
@@ -191,7 +193,7 @@ def post_scenarios() -> Response:
 @bp.get("/scenarios")
 @requires("viewer")
 def list_scenarios() -> Response:
-    with db.session() as session:
+    with db.read() as session:
         counts = service.enrollment_counts(session)
         rows = [scenario_dict(s, counts.get(s.id, {})) for s in service.list_scenarios(session,
                                                                                      request.args.get("channel"))]
@@ -201,7 +203,7 @@ def list_scenarios() -> Response:
 @bp.get("/scenarios/<scenario_id>")
 @requires("viewer")
 def get_scenario(scenario_id: str) -> Response:
-    with db.session() as session:
+    with db.read() as session:
         scenario = service.get(session, scenario_id)
         versions = service.versions(session, scenario_id)
         current = next(v for v in versions if v.version == scenario.version)
@@ -234,7 +236,7 @@ def preview(scenario_id: str) -> Response:
         attributes = None
     if not isinstance(attributes, dict):
         raise BadRequest("bad attributes", [{"path": "attributes", "message": "expected a JSON object"}])
-    with db.session() as session:
+    with db.read() as session:
         if start.tzinfo is None:
             start = start.replace(tzinfo=service.current_definition(session, scenario_id).tz)
         return jsonify(service.preview_report(session, scenario_id, start, attributes,
@@ -302,10 +304,9 @@ def delete(scenario_id: str) -> Response:
 
 @bp.post("/scenarios/<scenario_id>/enroll")
 @requires("admin")
+@api_schema(request=UserIdsRequest)
 def enroll(scenario_id: str) -> Response:
-    user_ids = _json_object().get("user_ids")
-    if not isinstance(user_ids, list) or not all(isinstance(u, str) for u in user_ids):
-        raise BadRequest("expected user_ids", [{"path": "user_ids", "message": "expected a list of LINE user ids"}])
+    user_ids = json_body(UserIdsRequest).user_ids
     with db.transaction() as session:
         entered = service.enroll_manual(session, scenario_id, user_ids, utcnow())
     return jsonify(enrolled=entered, requested=len(set(user_ids)))
@@ -313,15 +314,14 @@ def enroll(scenario_id: str) -> Response:
 
 @bp.post("/events")
 @requires("operator")
+@api_schema(request=NamedEventRequest)
 def named_event() -> Response:
     """A named event for a friend: enrolls into live ``trigger: event:<name>`` scenarios and
     completes ``on: {event: <name>}`` goals."""
-    payload = _json_object()
-    user_id, name = payload.get("user_id"), payload.get("name")
-    channel = payload.get("channel") or DEFAULT_CHANNEL
-    if not isinstance(user_id, str) or not isinstance(name, str) or not name:
-        raise BadRequest("expected user_id and name", [{"message": '{"user_id": "U…", "name": "purchase"}'}])
-    at = _parse_instant(payload["at"], "at") if payload.get("at") else None
+    payload = json_body(NamedEventRequest)
+    user_id, name = payload.user_id, payload.name
+    channel = payload.channel or DEFAULT_CHANNEL
+    at = _parse_instant(payload.at, "at") if payload.at else None
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     now = utcnow()

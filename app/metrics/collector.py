@@ -67,7 +67,7 @@ class SteplineCollector(Collector):
         yield errors
 
     def _database(self, now: datetime) -> Iterator[Metric]:
-        with db.session() as session:
+        with db.read() as session:
             deliveries = GaugeMetricFamily("stepline_deliveries", "Deliveries (outbox rows) by status",
                                            labels=["status"])
             for state, count in session.execute(sa.select(Delivery.status, sa.func.count())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from dataclasses import replace
 from typing import Any, get_args, get_origin
 
 import yaml
@@ -14,10 +15,24 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.nodes import Node
 
+from app.limits import (
+    MAX_ALIAS_EXPANSION,
+    MAX_DOCUMENT_NESTING,
+    MAX_REPORTED_ERRORS,
+    check_document_size,
+)
 from app.scenarios.errors import Issue, ScenarioInvalid
 from app.scenarios.fields import ERROR_TYPE, TAGS, UNION_KEYS
 from app.scenarios.schema import ScenarioDef
-from app.scenarios.yamlpos import compose_and_construct, compose_only, duplicate_keys, locate
+from app.scenarios.yamlpos import (
+    Locator,
+    ShapeError,
+    check_shape,
+    compose_and_construct,
+    compose_only,
+    duplicate_keys,
+    locate,
+)
 
 
 def parse_scenario(text: str, source_name: str = "<input>") -> ScenarioDef:
@@ -51,9 +66,24 @@ def parse_scenarios(files: list[tuple[str, str]]) -> list[ScenarioDef]:
 
 
 def _parse(text: str, name: str) -> tuple[ScenarioDef | None, list[Issue], Node | None]:
-    """(scenario or None, issues sorted by position, node tree for positions)."""
+    """(scenario or None, issues sorted by position, node tree for positions).
+
+    Bounded work whatever the text (SPEC §12): :class:`app.limits.DocumentTooLarge` past the size
+    limit, an issue for nesting or alias expansion past the limits, at most
+    ``MAX_REPORTED_ERRORS`` issues located (in one pass) and reported.
+    """
+    check_document_size(name, text)
     try:
         root, data = _read(text)
+        check_shape(root, max_depth=MAX_DOCUMENT_NESTING, max_alias_expansion=MAX_ALIAS_EXPANSION)
+        if root is None:
+            _check_data_depth(data, MAX_DOCUMENT_NESTING)
+    except ShapeError as exc:
+        mark = exc.mark
+        return None, [Issue(name, mark.line + 1 if mark else None, mark.column + 1 if mark else None, "",
+                            str(exc))], None
+    except RecursionError:
+        return None, [Issue(name, None, None, "", f"nesting deeper than {MAX_DOCUMENT_NESTING} levels")], None
     except json.JSONDecodeError as exc:
         return None, [Issue(name, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}")], None
     except yaml.MarkedYAMLError as exc:
@@ -70,8 +100,11 @@ def _parse(text: str, name: str) -> tuple[ScenarioDef | None, list[Issue], Node 
         scenario: ScenarioDef | None = ScenarioDef.model_validate(data)
     except ValidationError as exc:
         scenario = None
-        issues.extend(_from_pydantic(name, root, err) for err in exc.errors())
+        issues.extend(_from_pydantic(name, Locator(root), exc.errors()))
     issues.sort(key=lambda i: (i.line or 0, i.column or 0, i.path))
+    if len(issues) > MAX_REPORTED_ERRORS:
+        left = len(issues) - MAX_REPORTED_ERRORS
+        issues = issues[:MAX_REPORTED_ERRORS] + [Issue(name, None, None, "", f"{left} more error(s) not listed")]
     return (scenario if not issues else None), issues, root
 
 
@@ -97,6 +130,19 @@ def yaml_problem(exc: yaml.MarkedYAMLError) -> str:
     return f"invalid YAML: {problem}"
 
 
+def _check_data_depth(data: Any, limit: int) -> None:
+    """Depth of plain data (JSON the YAML composer could not read for positions), iteratively."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            raise ShapeError(f"nesting deeper than {limit} levels", None)
+        stack.extend((child, depth + 1) for child in children)
+
+
 def _read(text: str) -> tuple[Node | None, Any]:
     if text.lstrip().startswith(("{", "[")):  # JSON: exact JSON semantics, YAML only for positions
         data = json.loads(text)
@@ -118,15 +164,23 @@ def format_path(path: list[str | int]) -> str:
     return out
 
 
-def _from_pydantic(name: str, root: Node | None, err: ErrorDetails) -> Issue:
-    loc = list(err["loc"])
-    path = [p for p in loc if not (isinstance(p, str) and p.startswith("~"))]
-    wrong_key = _unknown_union_key(err)
-    if wrong_key is not None:
-        key, message = wrong_key
-        return _issue(name, locate(root, [*path, key], at_key=True), [*path, key], message)
-    node = locate(root, path, at_key=err["type"] == "extra_forbidden")
-    return _issue(name, node, path, _message(err, loc))
+def _from_pydantic(name: str, locator: Locator, errors: list[ErrorDetails]) -> list[Issue]:
+    """Issues for pydantic's errors: every one located (cheap), the messages (difflib hints)
+    written only for the first ``MAX_REPORTED_ERRORS`` by position; the rest are only counted."""
+    located: list[tuple[Issue, ErrorDetails | None, list[Any]]] = []
+    for err in errors:
+        loc = list(err["loc"])
+        path = [p for p in loc if not (isinstance(p, str) and p.startswith("~"))]
+        wrong_key = _unknown_union_key(err)
+        if wrong_key is not None:  # name the key itself, with its did-you-mean
+            key, message = wrong_key
+            located.append((_issue(name, locator.locate([*path, key], at_key=True), [*path, key], message), None, loc))
+            continue
+        node = locator.locate(path, at_key=err["type"] == "extra_forbidden")
+        located.append((_issue(name, node, path, ""), err, loc))
+    located.sort(key=lambda item: (item[0].line or 0, item[0].column or 0, item[0].path))
+    return [issue if err is None else replace(issue, message=_message(err, loc) if index < MAX_REPORTED_ERRORS else "")
+            for index, (issue, err, loc) in enumerate(located)]
 
 
 def _unknown_union_key(err: ErrorDetails) -> tuple[str, str] | None:

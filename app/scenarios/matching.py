@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
-from collections.abc import Iterable
-from functools import lru_cache
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
+from app.scenarios.regex import keyword_search
 from app.scenarios.rule_defs import KeywordWhen, PostbackWhen, RuleDef
 
 
@@ -15,17 +16,51 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
-@lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
+MatchKey = tuple[tuple[str, ...], str, str]  # (keywords, match mode, the friend's text)
+_precomputed: ContextVar[Mapping[MatchKey, bool] | None] = ContextVar("stepline_precomputed_matches", default=None)
+
+
+def precompute_matches(keyword_sets: Iterable[tuple[tuple[str, ...], str]],
+                       texts: Iterable[str]) -> dict[MatchKey, bool]:
+    """Regex answers computed ahead (outside the friend's transaction, so no write lock is held
+    while matching); exact/contains are cheap and left to :func:`keyword_matches`."""
+    texts = list(dict.fromkeys(texts))
+    return {(keywords, match, text): _keyword_matches(keywords, match, text)
+            for keywords, match in dict.fromkeys(keyword_sets) if match == "regex" for text in texts}
+
+
+@contextmanager
+def using_precomputed(results: Mapping[MatchKey, bool]) -> Iterator[None]:
+    """Within the block, :func:`keyword_matches` answers from ``results`` where it can."""
+    token = _precomputed.set(results)
+    try:
+        yield
+    finally:
+        _precomputed.reset(token)
 
 
 def keyword_matches(keywords: Iterable[str], match: str, text: str) -> bool:
-    """Whether ``text`` fits any keyword under ``match`` (exact | contains | regex)."""
+    """Whether ``text`` fits any keyword under ``match`` (see :func:`_keyword_matches`), from the
+    precomputed answers when there are some for it."""
+    known = _precomputed.get()
+    if known is not None and match == "regex":
+        keywords = tuple(keywords)
+        answer = known.get((keywords, match, text))
+        if answer is not None:
+            return answer
+    return _keyword_matches(keywords, match, text)
+
+
+def _keyword_matches(keywords: Iterable[str], match: str, text: str) -> bool:
+    """Whether ``text`` fits any keyword under ``match`` (exact | contains | regex).
+
+    ``regex`` keywords run on RE2 (app/scenarios/regex.py): linear in the text, so a friend's
+    message cannot hold the friend's transaction (and SQLite's write lock) for long.
+    """
     said = normalize(text)
     for keyword in keywords:
         if match == "regex":
-            if _regex(keyword).search(said):
+            if keyword_search(keyword, said):
                 return True
         elif match == "contains":
             if normalize(keyword) in said:

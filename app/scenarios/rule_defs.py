@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
@@ -10,6 +9,7 @@ from pydantic_core import InitErrorDetails
 
 from app.scenarios.fields import ID_PATTERN, STEP_ID_PATTERN, StrictModel, check_pattern, fail, keyed_union
 from app.scenarios.messages import Messages, PostbackData
+from app.scenarios.regex import RegexInvalid, compile_keyword
 
 
 def _scenario_id(v: str) -> str:
@@ -30,22 +30,28 @@ Keywords = Annotated[list[Annotated[str, Field(min_length=1)]], BeforeValidator(
 MatchMode = Literal["exact", "contains", "regex"]
 
 
+def check_regex_keywords(model: str, keywords: list[str] | None, match: str) -> None:
+    """With ``match: regex``, each keyword must be RE2 syntax: an error positioned at the keyword."""
+    if match != "regex" or not keywords:
+        return
+    errors = []
+    for i, pattern in enumerate(keywords):
+        try:
+            compile_keyword(pattern)
+        except RegexInvalid as exc:
+            errors.append(InitErrorDetails(type=fail(str(exc)), loc=("keyword" if model == "KeywordWhen"
+                                                                      else "keywords", i), input=pattern))
+    if errors:
+        raise ValidationError.from_exception_data(model, errors)
+
+
 class KeywordWhen(StrictModel):
     keyword: Keywords
     match: MatchMode = "exact"
 
     @model_validator(mode="after")
     def _regex_compiles(self) -> KeywordWhen:
-        if self.match == "regex":
-            errors = []
-            for i, pattern in enumerate(self.keyword):
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    errors.append(InitErrorDetails(type=fail(f"invalid regular expression: {exc}"),
-                                                   loc=("keyword", i), input=pattern))
-            if errors:
-                raise ValidationError.from_exception_data("KeywordWhen", errors)
+        check_regex_keywords("KeywordWhen", self.keyword, self.match)
         return self
 
 

@@ -41,6 +41,7 @@ from app.scenarios.rule_defs import (
     TagAction,
     UntagAction,
     WhenDef,
+    check_regex_keywords,
 )
 
 # rule and action models live in rule_defs.py (size); re-exported so callers import from one place
@@ -129,6 +130,7 @@ class StartDef(StrictModel):
     def _keywords_for_keyword_trigger(self) -> StartDef:
         if self.trigger == "keyword" and not self.keywords:
             raise fail("expected keywords: [...] with trigger: keyword")
+        check_regex_keywords("StartDef", self.keywords, self.match)
         return self
 
     @property

@@ -11,13 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.line.webhook_body import MalformedWebhook, parse_body, parse_events
 from app.models.events import EVENT_IGNORED, EVENT_PENDING, WebhookEvent
 
+__all__ = ["MalformedWebhook", "RecordedBatch", "parse_body", "parse_events", "record_event_bodies", "record_events"]
+
 HANDLED_TYPES = frozenset({"follow", "unfollow", "message", "postback"})
-
-
-class MalformedWebhook(ValueError):
-    """The body is JSON but not in the shape of a LINE webhook."""
 
 
 @dataclass(frozen=True)
@@ -27,23 +26,6 @@ class RecordedBatch:
     stored: int
     duplicates: int
     friends: frozenset[str]
-
-
-def parse_events(payload: Any) -> list[Mapping[str, Any]]:
-    """The ``events`` list of a webhook body, checked just enough to store each event safely."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
-        raise MalformedWebhook("body must be an object with an 'events' list")
-    events = payload["events"]
-    for index, event in enumerate(events):
-        if not isinstance(event, dict):
-            raise MalformedWebhook(f"events[{index}] is not an object")
-        if not isinstance(event.get("webhookEventId"), str) or not event["webhookEventId"]:
-            raise MalformedWebhook(f"events[{index}].webhookEventId is missing")
-        if not isinstance(event.get("type"), str):
-            raise MalformedWebhook(f"events[{index}].type is missing")
-        if not isinstance(event.get("timestamp"), int | float):
-            raise MalformedWebhook(f"events[{index}].timestamp is missing")
-    return events
 
 
 def _row(channel: str, event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -75,19 +57,36 @@ def record_events(connection: Session | sa.Connection, channel: str, events: Ite
 
     Takes a Core connection (the webhook's hot path skips the ORM session) or a session.
     """
+    return record_event_bodies(connection, [(channel, events)], now)[0]
+
+
+def record_event_bodies(connection: Session | sa.Connection,
+                        bodies: list[tuple[str, Iterable[Mapping[str, Any]]]], now: datetime) -> list[RecordedBatch]:
+    """:func:`record_events` for several webhook bodies in one statement (the webhook's group
+    commit); each body's answer counts only the events it was first to bring."""
     rows: dict[str, dict[str, Any]] = {}
-    for event in events:
-        rows.setdefault(event["webhookEventId"], _row(channel, event, now))
+    owners: list[list[str]] = []
+    for channel, events in bodies:
+        mine = []
+        for event in events:
+            key = event["webhookEventId"]
+            if key not in rows:
+                rows[key] = _row(channel, event, now)
+                mine.append(key)
+        owners.append(mine)
     if not rows:
-        return RecordedBatch(0, 0, frozenset())
+        return [RecordedBatch(0, 0, frozenset()) for _ in bodies]
     if isinstance(connection, Session):
         connection = connection.connection()
     statement = _INSERT_IGNORING_DUPLICATES[connection.dialect.name]
     inserted = set(connection.execute(statement, list(rows.values())).scalars().all())
-    friends = frozenset(
-        row["user_id"] for key, row in rows.items() if key in inserted and row["status"] == EVENT_PENDING
-    )
-    return RecordedBatch(len(inserted), len(rows) - len(inserted), friends)
+    answers = []
+    for (_, events), mine in zip(bodies, owners, strict=True):
+        total = len({event["webhookEventId"] for event in events})
+        stored = [key for key in mine if key in inserted]
+        friends = frozenset(rows[key]["user_id"] for key in stored if rows[key]["status"] == EVENT_PENDING)
+        answers.append(RecordedBatch(len(stored), total - len(stored), friends))
+    return answers
 
 
 def _insert_ignoring_duplicates(insert: Any) -> Any:

@@ -22,7 +22,7 @@ from app.scenarios.checks import did_you_mean
 from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.filters import matches
 from app.scenarios.jsonschema import scenario_json_schema
-from app.scenarios.schema import ScenarioDef
+from app.scenarios.schema import EventOn, ScenarioDef
 from app.scenarios.timeline import TimelineEntry, timeline
 from app.services.definitions import definition_for
 from app.services.scenario_impact import Impact, OverQuota
@@ -68,11 +68,19 @@ def list_scenarios(session: Session, channel: str | None = None) -> list[Scenari
 
 
 def known_events(session: Session, channel: str | None = None) -> list[str]:
-    """Event names some scenario (of ``channel``) starts on: ``purchase`` for ``trigger: event:purchase``."""
+    """Event names some scenario (of ``channel``) starts on (``trigger: event:purchase``) or whose
+    live goals an event completes (``on: {event: purchase}``)."""
     query = sa.select(Scenario.trigger).where(Scenario.trigger.startswith("event:")).distinct()
     if channel is not None:
         query = query.where(Scenario.channel == channel)
-    return sorted(trigger[6:] for trigger in session.scalars(query))
+    names = {trigger[6:] for trigger in session.scalars(query)}
+    live = sa.select(Scenario).where(Scenario.status == "live")
+    if channel is not None:
+        live = live.where(Scenario.channel == channel)
+    for scenario in session.scalars(live):  # goals ``on: {event: NAME}`` listen to events too
+        definition = definition_for(session, scenario.id, scenario.version)
+        names.update(goal.on.event for goal in definition.goals if isinstance(goal.on, EventOn))
+    return sorted(names)
 
 
 def check_event(session: Session, name: str, channel: str) -> None:

@@ -73,3 +73,18 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "local": local_time, "zoned": zoned, "label": label, "count": count, "pct": percent, "age": age,
     "attr_value": attribute_value, "weekday": weekday,
 }
+
+
+def page_arg(name: str = "page") -> int:
+    """The pager's ``?page=``: 1 when absent or not a number (a hand-edited link), 400 past
+    :data:`app.limits.MAX_PAGE` (an offset that large cannot be a real page)."""
+    from flask import abort, request
+
+    from app.limits import MAX_PAGE
+
+    value = request.args.get(name, "1")
+    if not value.isascii() or not value.isdigit():
+        return 1
+    if len(value) > 7 or int(value) > MAX_PAGE:
+        abort(400, description=f"{name} must be at most {MAX_PAGE}")
+    return max(int(value), 1)

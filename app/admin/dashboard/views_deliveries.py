@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 
 from app.admin.auth import audit_note, requires
 from app.admin.dashboard import bp, queries
+from app.admin.dashboard.formatting import page_arg
 from app.delivery.retry import retry_delivery
 from app.errors import SteplineError
 from app.extensions import db
@@ -27,10 +28,7 @@ STATUSES = (DELIVERY_FAILED, DELIVERY_HELD, DELIVERY_QUEUED, DELIVERY_SENDING, D
 
 
 def _page_number() -> int:
-    try:
-        return max(int(request.args.get("page", "1")), 1)
-    except ValueError:
-        return 1
+    return page_arg()
 
 
 @bp.route("/deliveries")
@@ -40,7 +38,7 @@ def deliveries() -> str:
     status = request.args.get("status", DELIVERY_FAILED)
     if status not in STATUSES:
         abort(400, description=_("status must be one of %(statuses)s", statuses=", ".join(STATUSES)))
-    with db.session() as session:
+    with db.read() as session:
         page = queries.deliveries_by_status(session, status, _page_number())
     # the nav's "Failed deliveries" lights up on the failed list only, not on held or sent
     section = "failed" if status == DELIVERY_FAILED else "deliveries"

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 
 from app.admin.auth import requires
 from app.admin.dashboard import bp
+from app.admin.dashboard.formatting import page_arg
 from app.admin.dashboard.queries_friends import (
     FriendFilter,
     all_tags,
@@ -33,11 +34,8 @@ def friends() -> str:
         attribute=request.args.get("attribute", "").strip(),
         status=status if status in STATUSES else "",
     )
-    try:
-        page_number = max(int(request.args.get("page", "1")), 1)
-    except ValueError:
-        page_number = 1
-    with db.session() as session:
+    page_number = page_arg()
+    with db.read() as session:
         page = search_friends(session, flt, page_number)
         tags = all_tags(session)
         total = session.scalar(sa.select(sa.func.count()).select_from(Friend)) or 0
@@ -50,7 +48,7 @@ def friends() -> str:
 @requires("viewer")
 def friend(friend_id: int) -> str:
     """One friend: profile, tags, attributes, enrollments and a merged event/delivery timeline."""
-    with db.session() as session:
+    with db.read() as session:
         row = session.get(Friend, friend_id)
         if row is None:
             abort(404, description=_("Friend %(id)s does not exist.", id=friend_id))

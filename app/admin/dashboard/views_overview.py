@@ -126,7 +126,7 @@ def _by_scenario(session: Session, projection: Forecast | None) -> list[tuple[st
 def overview() -> str:
     """``/admin``: quota, forecast, alerts, pipeline, RQ and webhook traffic at a glance."""
     now = utcnow()
-    with db.session() as session:
+    with db.read() as session:
         panels = [_panel(session, channel, now) for channel in _channels(session)]
         pipeline = queries.pipeline(session, now)
         per_minute = queries.events_per_minute(session, now)

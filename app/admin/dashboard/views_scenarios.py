@@ -20,6 +20,7 @@ from app.admin.dashboard.vocabulary import label
 from app.delivery import stats
 from app.errors import SteplineError
 from app.extensions import db
+from app.limits import DocumentTooLarge
 from app.models.base import utcnow
 from app.models.scenarios import Scenario
 from app.scenarios.errors import ScenarioInvalid
@@ -60,7 +61,7 @@ SORT_KEYS: dict[str, Any] = {
 
 def _render_list(status: int = 200, **context: Any) -> tuple[str, int]:
     sort = parse_sort(request.args.get("sort"), list(SORT_KEYS), "name")
-    with db.session() as session:
+    with db.read() as session:
         rows = scenario_service.list_scenarios(session)
         totals = {row.scenario_id: row for row in stats.scenario_stats(session)}
         next_send = queries.next_send_by_scenario(session)
@@ -127,6 +128,8 @@ def upload() -> tuple[str, int]:
         return _render_list(422, upload_errors=exc.errors, form=form)
     except scenario_service.OverQuota as exc:
         return _confirm_upload(files, 409, str(exc))
+    except DocumentTooLarge as exc:
+        return _render_list(413, upload_errors=[], upload_message=str(exc), form=form)
     except SteplineError as exc:
         return _render_list(400, upload_errors=getattr(exc, "details", []), upload_message=str(exc), form=form)
     start_audience_jobs(result.audience_pending)
@@ -221,7 +224,7 @@ def parse_attributes(text: str) -> dict[str, Any]:
 def scenario(scenario_id: str) -> str:
     """One scenario: per-step stats (with block rate), the funnel and a preview of its timeline."""
     clicks.drain_now()
-    with db.session() as session:
+    with db.read() as session:
         row = session.get(Scenario, scenario_id)
         if row is None:
             abort(404, description=_("Scenario %(id)s does not exist.", id=scenario_id))

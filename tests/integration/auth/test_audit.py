@@ -111,7 +111,7 @@ def test_cli_writes_are_recorded_with_actor_cli(app: Flask, tmp_path: Path) -> N
     runner = app.test_cli_runner()
     path = tmp_path / "welcome.yaml"
     path.write_text(VALID_SCENARIO, encoding="utf-8")
-    assert runner.invoke(args=["scenarios", "load", str(path)]).exit_code == 0
+    assert runner.invoke(args=["scenarios", "load", str(path), "--yes"]).exit_code == 0
     assert runner.invoke(args=["scenarios", "pause", "welcome"]).exit_code == 0
     assert runner.invoke(args=["staff", "create", "x@example.com", "--role", "viewer", "--password-stdin"],
                          input=PASSWORD + "\n").exit_code == 0

@@ -1,0 +1,103 @@
+"""Group commit for the webhook's ledger inserts: concurrent requests of one process share a
+transaction.
+
+Under LINE's bursts every request used to take the database's write lock for its own one-row
+transaction; on SQLite (one writer for all processes) the lock's hand-offs, not the work,
+were the cost. A request queues its body; whichever request gets the process's turn inserts
+every queued body in one statement and one commit, then wakes the others with their answers.
+Each request still answers only after its own events are committed (the 200 promises that), and
+the friends of the whole batch are handed to the workers in one Redis round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.services.ledger import RecordedBatch, record_event_bodies
+
+Body = tuple[str, Iterable[Mapping[str, Any]]]
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    body: Body
+    done: threading.Event = field(default_factory=threading.Event)
+    answer: RecordedBatch | None = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """One per process; ``transaction`` opens the write transaction (with its deadline)."""
+
+    def __init__(self, transaction: Callable[[], AbstractContextManager[sa.Connection]],
+                 hand_off: Callable[[list[tuple[str, str]]], object]) -> None:
+        self._transaction = transaction
+        self._hand_off = hand_off  # friends with new events → the workers (one Redis round trip per batch)
+        self._turn = threading.Lock()  # whoever holds it writes everything queued
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+
+    def record(self, channel: str, events: Iterable[Mapping[str, Any]], now: datetime,
+               timeout_s: float) -> RecordedBatch:
+        """Store one body's events (with any queued alongside); ``TimeoutError`` past ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        mine = _Pending((channel, events))
+        with self._queue_lock:
+            self._queue.append(mine)
+        while not mine.done.is_set():
+            if not self._turn.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                with self._queue_lock:
+                    if mine in self._queue:  # nobody took it: give up in time
+                        self._queue.remove(mine)
+                        raise TimeoutError("webhook ledger insert: deadline passed")
+                mine.done.wait(timeout_s)  # being written right now: its answer comes next
+                break
+            try:
+                if not mine.done.is_set():
+                    self._write_queued(now)
+            finally:
+                self._turn.release()
+        if mine.error is not None:
+            raise mine.error
+        if mine.answer is None:
+            raise TimeoutError("webhook ledger insert: no answer in time")
+        return mine.answer
+
+    def _write_queued(self, now: datetime) -> None:
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+        try:
+            with self._transaction() as connection:
+                answers = record_event_bodies(connection, [p.body for p in batch], now)
+            for pending, answer in zip(batch, answers, strict=True):
+                pending.answer = answer
+            friends = sorted({(p.body[0], user) for p, answer in zip(batch, answers, strict=True)
+                              for user in answer.friends})
+        except BaseException as exc:  # noqa: BLE001 - every request of the batch answers 500
+            for pending in batch:
+                pending.error = exc
+        else:
+            self._signal(friends)
+        finally:
+            for pending in batch:
+                pending.done.set()
+
+    def _signal(self, friends: list[tuple[str, str]]) -> None:
+        """After the commit: a failed hand-off loses nothing (the sweep re-signals pending
+        events), so it never turns stored events into a 500."""
+        if not friends:
+            return
+        try:
+            self._hand_off(friends)
+        except Exception:  # noqa: BLE001
+            log.exception("webhook: %d friends not handed to the workers; the sweep will", len(friends))
