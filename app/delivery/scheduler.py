@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.delivery import bulk_pg
+from app.delivery import bulk_pg, conditions
 from app.dialect import insert_for, is_postgres, plain_rows, table_of
 from app.errors import NotFound
 from app.extensions import db
@@ -153,7 +153,8 @@ def claim_batch(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) ->
         moves.append((row, Move(ENROLLMENT_ACTIVE, None, following, True) if following else _COMPLETED))
     ids = _insert_deliveries(session, written, live, now)
     _advance(session, moves, now)
-    return Claim(len(rows), ids)
+    skipped = conditions.skip_unmet(session, written, ids, now) if written else set()
+    return Claim(len(rows), [i for i in ids if i not in skipped] if skipped else ids)
 
 
 def _insert_deliveries(session: Session, rows: list[Any], live: dict[str, tuple[str, int]],

@@ -17,7 +17,9 @@ from app.delivery.enrollment import enroll_manual
 from app.models.delivery import Enrollment
 from app.models.scenarios import Scenario, ScenarioVersion
 from app.scenarios.errors import ScenarioInvalid
-from app.scenarios.filters import matches
+from app.friends.evaluate import FriendFacts, evaluate, segment_test
+from app.friends.segments import segment_filters
+from app.models.base import utcnow
 from app.scenarios.jsonschema import scenario_json_schema
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.timeline import TimelineEntry, timeline
@@ -95,9 +97,12 @@ def preview(session: Session, scenario_id: str, start: datetime, attributes: dic
 def preview_report(session: Session, scenario_id: str, start: datetime,
                    attributes: dict[str, Any] | None = None) -> dict[str, Any]:
     """:func:`preview` as JSON, with the scenario's version and zone and whether the attributes pass
-    the filter (tags are not known in a preview: tag conditions count as absent)."""
+    the filter (segments resolved; tags are not known in a preview: tag conditions count as absent)."""
     scenario = get_scenario(session, scenario_id)
     scn = definition_for(session, scenario.id, scenario.version)
+    now = utcnow()
+    passes = evaluate(scn.filter, FriendFacts(attributes=attributes or {}), now=now,
+                      segment=segment_test(segment_filters(session), now))
     return {"scenario_id": scenario.id, "version": scenario.version, "timezone": scn.timezone,
-            "start": start.isoformat(), "filter_matches": matches(scn.filter, attributes or {}, set()),
+            "start": start.isoformat(), "filter_matches": passes,
             "timeline": [entry.to_dict() for entry in preview(session, scenario_id, start, attributes)]}
