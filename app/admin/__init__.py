@@ -23,6 +23,14 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(quota_api_bp)
 
+    from app.admin.api_friends import bp as friends_api_bp
+
+    app.register_blueprint(friends_api_bp)
+
+    from app.admin.api_contacts import bp as contacts_api_bp
+
+    app.register_blueprint(contacts_api_bp)
+
     from app.admin.dashboard import init_app as init_dashboard
 
     init_dashboard(app)

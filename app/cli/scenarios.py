@@ -67,8 +67,8 @@ _FILES = click.argument("files", nargs=-1, required=True, type=click.Path(exists
 @_FILES
 def validate(files: tuple[str, ...]) -> None:
     """Check scenario files without storing anything."""
-    with _reported_errors():
-        for scn in service.validate(_read_files(files)):
+    with _reported_errors(), db.session() as session:  # the database checks upload runs (segments, references)
+        for scn in service.validate_against(session, _read_files(files)):
             click.echo(f"ok  {scn.id}  ({len(scn.steps)} steps, {len(scn.rules)} rules, status {scn.status})")
 
 

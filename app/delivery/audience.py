@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 
 from app.delivery.start_dates import in_window, resolve_start
 from app.errors import NotFound
-from app.models.delivery import ENROLLMENT_ACTIVE, Enrollment
 from app.friends.segments import segment_filters
 from app.friends.sql import compile_filter
 from app.models.base import utcnow
+from app.models.delivery import ENROLLMENT_ACTIVE, Enrollment
 from app.models.friends import FRIEND_ACTIVE, Friend
 from app.models.scenarios import SCENARIO_LIVE, Scenario
 from app.scenarios.filters import segments_named
@@ -173,11 +173,13 @@ class _Run:
 
 def enroll_audience(session: Session, scenario_id: str, now: datetime, *, batch_size: int = 5000,
                     progress: Progress | None = None, commit: bool = False,
-                    only: sa.ColumnElement[bool] | None = None, write: bool = True) -> int:
+                    only: sa.ColumnElement[bool] | None = None, write: bool = True,
+                    observe: Callable[[list[tuple[int, datetime, datetime]]], None] | None = None) -> int:
     """Enroll existing friends into a live ``audience: all`` scenario; returns how many entered.
 
     ``only`` narrows the friends (a bulk action's selection); ``write=False`` counts who would
-    enter without inserting anything (a dry run).
+    enter without inserting anything (a dry run); ``observe`` sees each batch's planned
+    (friend id, start, first due) rows.
     ``progress(n)`` is called after each batch with the number of friends looked at. With
     ``commit`` each batch is committed on its own (jobs and the CLI: the scheduler can start on
     the first friends while the rest are inserted, and locks stay short).
@@ -201,6 +203,8 @@ def enroll_audience(session: Session, scenario_id: str, now: datetime, *, batch_
             upcoming = run.fetch(session, batch.friends[-1][0], batch_size)  # the connection is idle here
             written = writer.submit(_write, session, scenario, step_id, rows, now) if rows and write else None
             upcoming_rows = run.plan(upcoming) if upcoming else []  # overlaps with the insert
+            if observe is not None:
+                observe(rows)
             total += written.result() if written else (0 if write else len(rows))
             if commit:
                 session.commit()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
-from app.errors import SteplineError
+from app.friends.errors import Invalid
 from app.friends.evaluate import FriendFacts, evaluate, segment_test
 from app.models.contacts import Segment
 from app.models.friends import Friend, FriendTag
@@ -22,12 +22,7 @@ MAX_DEPTH = 64
 _NODE: TypeAdapter[Any] = TypeAdapter(FilterNode)
 
 
-class FilterInvalid(SteplineError):
-    """A filter (or segment document) that does not parse; 422 with the problems as details."""
-
-    def __init__(self, message: str, details: list[dict[str, object]]) -> None:
-        super().__init__(message)
-        self.details = details
+FilterInvalid = Invalid  # a filter (or segment document) that does not parse
 
 
 def _depth(value: Any, level: int = 0) -> int:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import BadRequest, Conflict
+from app.friends.segments import unknown_segments
 from app.models.scenarios import SCENARIO_DRAFT, Scenario, ScenarioVersion
 from app.scenarios.errors import Issue, ScenarioInvalid
 from app.scenarios.fields import ID_PATTERN
@@ -75,8 +76,32 @@ def _check_references(session: Session, files: list[tuple[str, str]], defs: list
                 issues.append(Issue(name, node.start_mark.line + 1 if node else None,
                                     node.start_mark.column + 1 if node else None, format_path(path),
                                     f"unknown scenario {target!r}: upload it first or in the same set"))
+    issues.extend(segment_issues(session, files, defs))
     if issues:
         raise ScenarioInvalid(issues)
+
+
+def segment_issues(session: Session, files: list[tuple[str, str]], defs: list[ScenarioDef]) -> list[Issue]:
+    """A filter or step condition naming a segment that does not exist: refused, never matching nobody."""
+    issues = []
+    for (name, text), scn in zip(files, defs, strict=True):
+        places: list[tuple[list[str | int], Any]] = [(["filter"], scn.filter)]
+        places += [(["steps", i, "if"], step.if_) for i, step in enumerate(scn.steps)]
+        for path, node in places:
+            for missing in unknown_segments(session, node):
+                found = locate(compose_only(text), path, at_key=False)
+                issues.append(Issue(name, found.start_mark.line + 1 if found else None,
+                                    found.start_mark.column + 1 if found else None, format_path(path),
+                                    f"unknown segment {missing!r}: define it first (PUT /admin/api/segments/"
+                                    f"{missing} or segments load)"))
+    return issues
+
+
+def validate_against(session: Session, files: list[tuple[str, str]]) -> list[ScenarioDef]:
+    """:func:`validate` plus the checks that need the database (references, segments), as upload runs them."""
+    defs = validate(files)
+    _check_references(session, files, defs)
+    return defs
 
 
 def _comparable(scn: ScenarioDef) -> dict[str, object]:

@@ -14,25 +14,25 @@ from sqlalchemy.orm import Session
 
 from app.delivery.audience import audience_size, enroll_audience
 from app.delivery.enrollment import enroll_manual
-from app.models.delivery import Enrollment
-from app.models.scenarios import Scenario, ScenarioVersion
-from app.scenarios.errors import ScenarioInvalid
 from app.friends.evaluate import FriendFacts, evaluate, segment_test
 from app.friends.segments import segment_filters
 from app.models.base import utcnow
+from app.models.delivery import Enrollment
+from app.models.scenarios import Scenario, ScenarioVersion
+from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.jsonschema import scenario_json_schema
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.timeline import TimelineEntry, timeline
 from app.services.definitions import definition_for
 from app.services.scenario_lifecycle import Transition, check_references, delete, get_scenario, transition
-from app.services.scenario_upload import ScenarioUpload, UploadResult, duplicate, upload, validate
+from app.services.scenario_upload import ScenarioUpload, UploadResult, duplicate, upload, validate, validate_against
 from app.services.scenario_versions import StepImpact
 
 __all__ = [
     "ScenarioInvalid", "ScenarioUpload", "StepImpact", "Transition", "UploadResult", "audience_size",
     "check_references", "current_definition", "delete", "duplicate", "enroll_audience", "enroll_manual",
     "enrollment_counts", "get", "list_scenarios", "pause", "preview", "preview_report", "publish", "resume",
-    "scenario_json_schema", "upload", "validate", "versions",
+    "scenario_json_schema", "upload", "validate", "validate_against", "versions",
 ]
 
 
