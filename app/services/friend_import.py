@@ -127,8 +127,8 @@ class _Importer:
             .where(FRIENDS.c.channel == self.channel, among(session, FRIENDS.c.user_id, list(batch)))))}
         known_tags: set[tuple[int, str]] = set()
         if existing:
-            known_tags = set(session.execute(sa.select(TAGS.c.friend_id, TAGS.c.tag).where(
-                among(session, TAGS.c.friend_id, [row.id for row in existing.values()]))).tuples())
+            known_tags = {(fid, tag) for fid, tag in session.execute(sa.select(TAGS.c.friend_id, TAGS.c.tag).where(
+                among(session, TAGS.c.friend_id, [row.id for row in existing.values()])))}
         inserts, updates, tag_rows = [], [], []
         for user_id, parsed in batch.items():
             old = existing.get(user_id)
@@ -155,8 +155,8 @@ class _Importer:
         self.result.updated += len(updates)
         self.result.created += len(inserts)
         if inserts:
-            created = dict(session.execute(sa.insert(FRIENDS).returning(FRIENDS.c.user_id, FRIENDS.c.id),
-                                           inserts).tuples())
+            created = {uid: fid for uid, fid in session.execute(
+                sa.insert(FRIENDS).returning(FRIENDS.c.user_id, FRIENDS.c.id), inserts)}
             tag_rows += [{"friend_id": created[uid], "tag": t, "created_at": self.now}
                          for uid, parsed in batch.items() if uid in created for t in parsed.tags]
         if updates:
