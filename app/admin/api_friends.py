@@ -14,8 +14,8 @@ from app.admin.auth import audit_note, current_actor, requires
 from app.errors import BadRequest
 from app.extensions import db, redis_handle
 from app.models.base import utcnow
+from app.services import contacts as service
 from app.services import friend_export, friend_import
-from app.services import friends as service
 
 bp = Blueprint("admin_api_friends", __name__, url_prefix="/admin/api")
 EXPORT_KEY = "stepline:export-throttle:{actor}"

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from app.errors import BadRequest
 from app.friends.sql import FRIENDS
 from app.models.friends import FRIEND_BLOCKED
+from app.services.contacts import Criteria, tags_by_friend
 from app.services.fields import hidden_attributes, list_fields
-from app.services.friends import Criteria, tags_by_friend
 
 MIN_PASSWORD = 6
 EXPORT_INTERVAL_S = 30 * 60

@@ -11,8 +11,15 @@ from app.delivery.scheduler import claim_due
 from app.extensions import db
 from app.models.contacts import Segment
 from app.models.friends import FriendTag
-from tests.integration.delivery.factories import T0, add_enrollment, add_friend, add_scenario, deliveries, \
-    enrollment, scenario_doc
+from tests.integration.delivery.factories import (
+    T0,
+    add_enrollment,
+    add_friend,
+    add_scenario,
+    deliveries,
+    enrollment,
+    scenario_doc,
+)
 
 
 def _conditional_scenario(condition: dict[str, object]) -> dict[str, object]:
