@@ -18,3 +18,9 @@ def register_cli(app: Flask) -> None:
     from app.cli.delivery import deliveries_group
 
     app.cli.add_command(deliveries_group)
+
+    from app.cli.contacts import fields_group, friends_group, segments_group
+
+    app.cli.add_command(fields_group)
+    app.cli.add_command(segments_group)
+    app.cli.add_command(friends_group)
