@@ -250,16 +250,23 @@ def count(session: Session, condition: sa.ColumnElement[bool]) -> int:
     return int(session.scalar(sa.select(sa.func.count()).select_from(FRIENDS).where(condition)) or 0)
 
 
-def search(session: Session, criteria: Criteria, page: int, per_page: int, now: datetime) -> dict[str, Any]:
-    """``{"total", "page", "per_page", "friends"}`` in id order; ``total`` exact."""
+def search_rows(session: Session, criteria: Criteria, page: int, per_page: int, now: datetime
+                ) -> tuple[int, list[tuple[Friend, list[str]]]]:
+    """The exact total and one page of (friend, tags) in id order."""
     condition = criteria.condition(session, now)
     total = count(session, condition)
     friends = list(session.scalars(sa.select(Friend).where(condition).order_by(Friend.id)
                                    .offset((page - 1) * per_page).limit(per_page)))
     tags = tags_by_friend(session, [f.id for f in friends])
+    return total, [(f, sorted(tags.get(f.id, []))) for f in friends]
+
+
+def search(session: Session, criteria: Criteria, page: int, per_page: int, now: datetime) -> dict[str, Any]:
+    """``{"total", "page", "per_page", "friends"}`` in id order; ``total`` exact."""
+    total, rows = search_rows(session, criteria, page, per_page, now)
     hidden = hidden_attributes(session)
     return {"total": total, "page": page, "per_page": per_page,
-            "friends": [friend_json(f, tags.get(f.id, []), hidden) for f in friends]}
+            "friends": [friend_json(f, tags, hidden) for f, tags in rows]}
 
 
 # --- bulk actions ---------------------------------------------------------------------------------
@@ -305,13 +312,16 @@ def _quota_left(session: Session, channel: str, now: datetime) -> int | None:
     return tracker.status(session, channel, now).remaining
 
 
-def bulk(session: Session, body: Any, now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
+def bulk(session: Session, body: Any, now: datetime, *, dry_run: bool = False,
+         criteria: Criteria | None = None) -> dict[str, Any]:
     """Apply one action to every selected friend in the caller's transaction: ``{"matched", "changed"}``;
-    a dry run answers the impact (``matched``, ``would_enroll``, ``messages_due_now``, ``quota_left``)."""
+    a dry run answers the impact (``matched``, ``would_enroll``, ``messages_due_now``, ``quota_left``).
+
+    ``criteria`` (the dashboard's "all N matching") replaces the body's ``select``."""
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object", [{"message": 'send {"select": ..., "action": ..., "value": ...}'}])
     action, value = _check_action(body)
-    condition = selection(session, body.get("select")).condition(session, now)
+    condition = (criteria or selection(session, body.get("select"))).condition(session, now)
     matched = count(session, condition)
     if dry_run:
         return _impact(session, action, value, condition, matched, now)
