@@ -83,7 +83,8 @@ def friends() -> tuple[str, int]:
     values = request.values
     error: str | None = None
     details: list[Any] = []
-    total, rows, page = 0, [], 1
+    total, page = 0, 1
+    rows: list[tuple[Friend, list[str]]] = []
     hidden: set[str] = set()
     builder = from_form(values)
     status = 200
