@@ -18,7 +18,8 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.dialect import among, insert_for, plain_rows
+from app.dialect import among, insert_for, is_postgres, plain_rows
+from app.friends import bulk_pg
 from app.friends.errors import Invalid
 from app.friends.fields import FieldSpec, FieldValueError, _bool, coerce
 from app.friends.sql import FRIENDS, TAGS
@@ -154,19 +155,27 @@ class _Importer:
             tag_rows += [{"friend_id": old.id, "tag": t, "created_at": self.now} for t in new_tags]
         self.result.updated += len(updates)
         self.result.created += len(inserts)
+        postgres = is_postgres(session)
         if inserts:
-            created = {uid: fid for uid, fid in session.execute(
-                sa.insert(FRIENDS).returning(FRIENDS.c.user_id, FRIENDS.c.id), inserts)}
+            created = dict(bulk_pg.insert_friends(session, inserts, self.now) if postgres else (
+                (uid, fid) for uid, fid in session.execute(
+                    sa.insert(FRIENDS).returning(FRIENDS.c.user_id, FRIENDS.c.id), inserts)))
             tag_rows += [{"friend_id": created[uid], "tag": t, "created_at": self.now}
                          for uid, parsed in batch.items() if uid in created for t in parsed.tags]
         if updates:
-            session.execute(sa.update(FRIENDS).where(FRIENDS.c.id == sa.bindparam("f_id")).values(
-                attributes=sa.bindparam("attributes"), opted_out=sa.bindparam("opted_out"),
-                followed_at=sa.bindparam("followed_at"), display_name=sa.bindparam("display_name"),
-                updated_at=self.now), updates)
+            if postgres:
+                bulk_pg.update_friends(session, updates, self.now)
+            else:
+                session.execute(sa.update(FRIENDS).where(FRIENDS.c.id == sa.bindparam("f_id")).values(
+                    attributes=sa.bindparam("attributes"), opted_out=sa.bindparam("opted_out"),
+                    followed_at=sa.bindparam("followed_at"), display_name=sa.bindparam("display_name"),
+                    updated_at=self.now), updates)
         if tag_rows:
-            session.execute(insert_for(session)(TAGS).on_conflict_do_nothing(index_elements=["friend_id", "tag"]),
-                            tag_rows)
+            if postgres:
+                bulk_pg.insert_tags(session, tag_rows, self.now)
+            else:
+                session.execute(insert_for(session)(TAGS).on_conflict_do_nothing(
+                    index_elements=["friend_id", "tag"]), tag_rows)
 
 
 def import_csv(session: Session, lines: Iterator[str], now: datetime, *, channel: str = "default",
