@@ -25,7 +25,7 @@ from app.friends.errors import Invalid
 from app.friends.fields import coerce_all
 from app.friends.records import friend_json
 from app.friends.segments import parse_filter, segment_filters, unknown_segments
-from app.friends.sql import FRIENDS, TAGS, compile_filter
+from app.friends.sql import FRIENDS, TAGS, compile_filter, without_jit
 from app.models.delivery import (
     DELIVERY_CANCELLED,
     DELIVERY_HELD,
@@ -247,6 +247,8 @@ def page_numbers(page: Any, per_page: Any) -> tuple[int, int]:
 
 
 def count(session: Session, condition: sa.ColumnElement[bool]) -> int:
+    """How many friends meet ``condition`` (exact)."""
+    without_jit(session)
     return int(session.scalar(sa.select(sa.func.count()).select_from(FRIENDS).where(condition)) or 0)
 
 

@@ -20,7 +20,7 @@ from app.friends.segments import (
     segment_filters,
     segment_users,
 )
-from app.friends.sql import FRIENDS, compile_filter
+from app.friends.sql import FRIENDS, compile_filter, without_jit
 from app.models.contacts import Segment
 from app.models.scenarios import Scenario
 from app.scenarios.filters import FilterNode, segments_named
@@ -92,6 +92,7 @@ def count_matching(session: Session, node: FilterNode | None, now: datetime,
     """How many friends pass ``node`` (exact)."""
     defs = definitions if definitions is not None else segment_filters(session)
     condition = compile_filter(session.get_bind().dialect.name, node, now, defs)
+    without_jit(session)
     return int(session.scalar(sa.select(sa.func.count()).select_from(FRIENDS).where(condition)) or 0)
 
 
