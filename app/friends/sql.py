@@ -200,7 +200,8 @@ class Compiler:
         if not self.postgres:
             return None
         attributes = self.friends.c.attributes
-        return lambda value: attributes.op("@>", return_type=sa.Boolean)(sa.cast(sa.literal(json.dumps({name: value})), postgresql.JSONB))
+        contains = attributes.op("@>", return_type=sa.Boolean)
+        return lambda value: contains(sa.cast(sa.literal(json.dumps({name: value})), postgresql.JSONB))
 
     def _number_path(self, name: str, op: str, expected: float) -> Any:
         """PostgreSQL: a JSON number, or a numeric text, ``op`` ``expected``, as one jsonpath test
