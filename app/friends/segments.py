@@ -67,23 +67,6 @@ def unknown_segments(session: Session, node: FilterNode | None, extra: set[str] 
     return sorted(names - known)
 
 
-def reaches(definitions: dict[str, FilterNode], start: str, target: str) -> bool:
-    """Whether segment ``start`` names ``target``, directly or through other segments (cycle check)."""
-    seen: set[str] = set()
-    todo = [start]
-    while todo:
-        current = todo.pop()
-        if current == target:
-            return True
-        if current in seen:
-            continue
-        seen.add(current)
-        node = definitions.get(current)
-        if node is not None:
-            todo.extend(segments_named(node))
-    return False
-
-
 def walk(node: FilterNode) -> list[FilterNode]:
     """Every node of the tree, root first."""
     out = [node]

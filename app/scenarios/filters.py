@@ -25,7 +25,6 @@ FRIEND_FIELDS: dict[str, tuple[str, ...]] = {
     **{name: ("eq", "ne", "in", "contains", "gt", "gte", "lt", "lte", "exists") for name in TEXT_FIELDS},
     "opted_out": ("eq", "ne", "exists"),
 }
-Scalar = str | int | float | bool
 
 
 def _scalar(value: Any, op: str) -> Any:
