@@ -87,3 +87,19 @@ def test_search_by_segment(client: FlaskClient) -> None:
     body = client.get("/admin/api/friends?segment=recent", headers=AUTH).get_json()
     assert [f["user_id"] for f in body["friends"]] == ["Unew"]
     assert client.get("/admin/api/friends?segment=nope", headers=AUTH).status_code == 404
+
+
+def test_follow_of_a_segment_member_enrolls_them_and_no_one_else(client: FlaskClient) -> None:
+    """The bug this closes: a live ``filter: {segment: vip}`` scenario enrolled nobody on follow."""
+    from app.delivery.enrollment import on_follow
+    from app.extensions import db
+    from tests.integration.scenarios.helpers import friend
+
+    put_segment(client, "vip", {"tag": "vip"})
+    load(doc(filter={"segment": "vip"}))
+    add_friend("Uvip", tags=("vip",))
+    add_friend("Uother")
+    with db.transaction() as session:
+        for user_id in ("Uvip", "Uother"):
+            on_follow(session, friend(session, user_id), at=T0, is_new=True, is_refollow=False, now=T0)
+    assert len(enrollments("welcome")) == 1
