@@ -11,6 +11,7 @@ import yaml
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from app.admin.api_friends import IMPORT_MAX_BYTES
 from app.admin.auth import audit_note, requires
 from app.admin.dashboard import bp
 from app.admin.dashboard.filter_form import ATTRIBUTE_OPS, FIELD_NAMES, KINDS, MEMBER_OPS, Builder, from_form
@@ -267,6 +268,7 @@ def friends_import() -> tuple[str, int]:
     """Upload a CSV: the counts, or every bad cell (and nothing changed)."""
     if request.method == "GET":
         return render_template("dashboard/friends_import.html", section="friends"), 200
+    request.max_content_length = IMPORT_MAX_BYTES
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return render_template("dashboard/friends_import.html", section="friends",

@@ -102,3 +102,9 @@ def test_export_selects_fields_and_friends(client: FlaskClient) -> None:
     with pyzipper.AESZipFile(io.BytesIO(response.data)) as archive:
         archive.setpassword(b"secret-pw")
         assert archive.read("friends.csv").decode("utf-8-sig").splitlines() == ["user_id,tags", "U1,vip"]
+
+
+def test_import_takes_a_file_past_the_app_wide_body_limit(client: FlaskClient) -> None:
+    rows = "".join(f"U{i:08d},{'x' * 40}\n" for i in range(30_000))  # ~1.5 MiB
+    response = _import(client, "user_id,note\n" + rows)
+    assert response.status_code == 200 and response.get_json()["created"] == 30_000
