@@ -15,7 +15,7 @@ from app.friends.errors import Invalid
 from app.friends.evaluate import FriendFacts, evaluate, segment_test
 from app.models.contacts import Segment
 from app.models.friends import Friend, FriendTag
-from app.scenarios.filters import FilterNode, children, segments_named
+from app.scenarios.filters import FilterNode, segments_named
 
 SEGMENT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
 MAX_DEPTH = 64
@@ -65,14 +65,6 @@ def unknown_segments(session: Session, node: FilterNode | None, extra: set[str] 
         return []
     known = set(session.scalars(sa.select(Segment.id).where(Segment.id.in_(names)))) | (extra or set())
     return sorted(names - known)
-
-
-def walk(node: FilterNode) -> list[FilterNode]:
-    """Every node of the tree, root first."""
-    out = [node]
-    for child in children(node):
-        out.extend(walk(child))
-    return out
 
 
 # --- who uses a segment: each check answers descriptions such as "scenario welcome" ----------------
