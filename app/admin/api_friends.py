@@ -133,8 +133,13 @@ def export_friends() -> Response | tuple[Response, int]:
         response.headers["Retry-After"] = str(wait)
         return response, status
     target = tempfile.TemporaryFile()  # noqa: SIM115 - closed by send_file when the response ends
-    with db.transaction() as session:
-        rows = friend_export.write_export(session, criteria, columns, password, target, utcnow())
+    try:
+        with db.transaction() as session:
+            rows = friend_export.write_export(session, criteria, columns, password, target, utcnow())
+    except BaseException:
+        target.close()
+        redis_handle.client.delete(EXPORT_KEY.format(actor=current_actor()))  # nothing was exported
+        raise
     target.seek(0)
     audit_note(reason=reason, rows=rows, columns=columns, select=_select_kind(body))
     return send_file(target, mimetype="application/zip", as_attachment=True, download_name="friends.zip")
