@@ -103,3 +103,20 @@ def test_follow_of_a_segment_member_enrolls_them_and_no_one_else(client: FlaskCl
         for user_id in ("Uvip", "Uother"):
             on_follow(session, friend(session, user_id), at=T0, is_new=True, is_refollow=False, now=T0)
     assert len(enrollments("welcome")) == 1
+
+
+def test_billion_laughs_segment_is_422(client: FlaskClient) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+              f"*a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 9)]
+    body = "\n".join(lines) + "\nname: boom\nfilter: {tag: x}\n"
+    response = client.put("/admin/api/segments/boom", data=body, headers={**AUTH, "Content-Type": "text/yaml"})
+    assert response.status_code == 422
+
+
+def test_filter_nested_deeper_than_64_is_422(client: FlaskClient) -> None:
+    tree: dict[str, object] = {"tag": "x"}
+    for _ in range(70):
+        tree = {"not": tree}
+    response = client.put("/admin/api/segments/deep", json={"name": "deep", "filter": tree}, headers=AUTH)
+    assert response.status_code == 422
