@@ -176,9 +176,10 @@ class Compiler:
         if isinstance(node, NotFilter):
             return sa.not_(self.condition(node.not_, depth))
         if isinstance(node, TagFilter):
-            # uncorrelated IN: one hashed set per query, and PostgreSQL may still scan in parallel
-            # (a correlated EXISTS made the plan serial and priced it ~40x higher)
-            return self.friends.c.id.in_(sa.select(TAGS.c.friend_id).where(TAGS.c.tag == node.tag))
+            # a correlated EXISTS: PostgreSQL hashes it when the tag's rows fit work_mem and probes the
+            # (friend_id, tag) key otherwise; an uncorrelated IN ran in parallel but, once the set
+            # outgrew work_mem, fell back to scanning the whole set for every friend (minutes)
+            return sa.exists().where(TAGS.c.friend_id == self.friends.c.id, TAGS.c.tag == node.tag)
         if isinstance(node, SegmentFilter):
             definition = self.segments.get(node.segment)
             if definition is None or depth >= MAX_SEGMENT_DEPTH:
