@@ -211,7 +211,8 @@ class Compiler:
         (strict: a list is never unwrapped into its elements). One call per row instead of three
         extractions and a CASE."""
         symbol = {"eq": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
-        path = (f'strict $."{name}" ? (@ {symbol} $x || (@ like_regex "{_PG_NUMERIC}" && '
+        # [.] rather than \. : a jsonpath string literal would eat the backslash ("." then matches anything)
+        path = (f'strict $."{name}" ? (@ {symbol} $x || (@ like_regex "^-?[0-9]+([.][0-9]+)?$" && '
                 f'@.double() {symbol} $x))')
         return sa.func.jsonb_path_exists(self.friends.c.attributes, sa.cast(sa.literal(path), _JSONPATH),
                                          sa.cast(sa.literal(json.dumps({"x": expected})), postgresql.JSONB),

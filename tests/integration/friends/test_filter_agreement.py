@@ -113,3 +113,14 @@ def test_sql_and_python_agree_on_random_friends_and_trees(app: Flask, rows: list
                               opted_out=row["opted_out"], display_name=row["display_name"]),
             now=NOW, segment=member)}
         assert found == expected, (tree, rows)
+
+
+def test_text_that_only_looks_numeric_is_not_a_number(app: Flask) -> None:
+    """Found by the property test: ``"1e3"`` and ``"1x5"`` are texts, so ``gt: 0`` does not match them."""
+    rows = [{"attributes": {"plan": text}, "tags": [], "followed_at": None, "last_message_at": None,
+             "status": "active", "opted_out": False, "display_name": None} for text in ("1e3", "1x5", "2.5")]
+    ids = _store(rows)
+    with db.session() as session:
+        found = set(session.scalars(sa.select(Friend.id).where(
+            Compiler(db.engine.dialect.name, NOW).condition(NODE.validate_python({"attribute": "plan", "gt": 0})))))
+    assert found == {ids[2]}
