@@ -36,6 +36,13 @@ def init_app(app: Flask) -> None:
     from app.admin.openapi import bp as openapi_bp
 
     app.register_blueprint(openapi_bp)
+    from app.admin.api_friends import bp as friends_api_bp
+
+    app.register_blueprint(friends_api_bp)
+
+    from app.admin.api_contacts import bp as contacts_api_bp
+
+    app.register_blueprint(contacts_api_bp)
 
     from app.admin.dashboard import init_app as init_dashboard
 

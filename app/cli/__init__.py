@@ -34,3 +34,8 @@ def register_cli(app: Flask) -> None:
     from app.cli.routes import routes_group
 
     app.cli.add_command(routes_group)
+    from app.cli.contacts import fields_group, friends_group, segments_group
+
+    app.cli.add_command(fields_group)
+    app.cli.add_command(segments_group)
+    app.cli.add_command(friends_group)

@@ -9,7 +9,6 @@ job) harmless.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,10 +21,13 @@ from sqlalchemy.orm import Session
 
 from app.delivery.start_dates import in_window, resolve_start
 from app.errors import NotFound
+from app.friends.segments import segment_filters
+from app.friends.sql import compile_filter
+from app.models.base import utcnow
 from app.models.delivery import ENROLLMENT_ACTIVE, Enrollment
-from app.models.friends import FRIEND_ACTIVE, Friend, FriendTag
+from app.models.friends import FRIEND_ACTIVE, Friend
 from app.models.scenarios import SCENARIO_LIVE, Scenario
-from app.scenarios.filters import AllFilter, AnyFilter, FilterNode, NotFilter, TagFilter, matches
+from app.scenarios.filters import segments_named
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.timeline import first_step, steps_due_by
 from app.services.definitions import definition_for
@@ -37,22 +39,19 @@ _ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[assignment]
 _FRIENDS: sa.Table = Friend.__table__  # type: ignore[assignment]
 
 
-def _uses_tags(node: FilterNode | None) -> bool:
-    if isinstance(node, TagFilter):
-        return True
-    if isinstance(node, AllFilter | AnyFilter):
-        return any(_uses_tags(child) for child in (node.all if isinstance(node, AllFilter) else node.any))
-    if isinstance(node, NotFilter):
-        return _uses_tags(node.not_)
-    return False
-
-
-def _eligible(scenario: Scenario, scn: ScenarioDef) -> list[sa.ColumnElement[bool]]:
-    """Active friends of the channel (not opted out when the scenario respects opt-outs)."""
+def _eligible(session: Session, scenario: Scenario, scn: ScenarioDef, now: datetime,
+              only: sa.ColumnElement[bool] | None = None) -> list[sa.ColumnElement[bool]]:
+    """Active friends of the channel (not opted out when the scenario respects opt-outs) who pass
+    the scenario's filter (compiled to SQL, segments resolved) and ``only`` (a bulk selection)."""
     f = _FRIENDS.c
     conditions = [f.channel == scenario.channel, f.status == FRIEND_ACTIVE]
     if scn.respect_opt_out:
         conditions.append(f.opted_out.is_(False))
+    if scn.filter is not None:
+        definitions = segment_filters(session) if segments_named(scn.filter) else {}
+        conditions.append(compile_filter(session.get_bind().dialect.name, scn.filter, now, definitions))
+    if only is not None:
+        conditions.append(only)
     return conditions
 
 
@@ -65,7 +64,7 @@ def _columns(scn: ScenarioDef) -> list[sa.ColumnElement[Any]]:
     """(id, start date column, attributes): NULL for what neither the start nor the filter needs."""
     f = _FRIENDS.c
     date = f[scn.start.from_] if scn.start.from_ in ("followed_at", "last_message_at") else sa.null()
-    wants_attributes = scn.filter is not None or scn.start.from_ == "birthday" or scn.start.from_attribute
+    wants_attributes = scn.start.from_ == "birthday" or scn.start.from_attribute
     return [f.id, date, f.attributes if wants_attributes else sa.null()]
 
 
@@ -77,10 +76,12 @@ def _already_in(session: Session, scenario_id: str, first_id: int, last_id: int)
         e.scenario_id == scenario_id, e.friend_id >= first_id, e.friend_id <= last_id)))
 
 
-def audience_size(session: Session, scenario_id: str) -> int:
+def audience_size(session: Session, scenario_id: str, now: datetime | None = None,
+                  only: sa.ColumnElement[bool] | None = None) -> int:
     """How many friends :func:`enroll_audience` would look at (for progress bars and job sizing)."""
     scenario, scn = _load(session, scenario_id)
-    query = sa.select(sa.func.count()).where(*_eligible(scenario, scn), _not_enrolled(scenario))
+    query = sa.select(sa.func.count()).where(*_eligible(session, scenario, scn, now or utcnow(), only),
+                                             _not_enrolled(scenario))
     return int(session.scalar(query) or 0)
 
 
@@ -128,21 +129,12 @@ def _write(session: Session, scenario: Scenario, step_id: str, rows: list[tuple[
     return connection.execute(statement, values).rowcount
 
 
-def _tags_of(session: Session, ids: list[int]) -> dict[int, set[str]]:
-    tags: dict[int, set[str]] = defaultdict(set)
-    for friend_id, tag in session.execute(sa.select(FriendTag.friend_id, FriendTag.tag)
-                                          .where(FriendTag.friend_id.in_(ids))):
-        tags[friend_id].add(tag)
-    return tags
-
-
 @dataclass
 class _Batch:
-    """One page of friends (id order) with what the filter needs and who is already in."""
+    """One page of matching friends (id order) with who is already in."""
 
     friends: list[tuple[int, datetime | None, dict[str, Any] | None]]
     skip: set[int]
-    tags: dict[int, set[str]]
 
 
 @dataclass
@@ -151,24 +143,22 @@ class _Run:
     scn: ScenarioDef
     now: datetime
     shared: tuple[str, datetime] | None  # ``from: trigger_time``: one first due for everyone
+    conditions: list[sa.ColumnElement[bool]]
 
     def fetch(self, session: Session, after_id: int, batch_size: int) -> _Batch | None:
-        query = (sa.select(*_columns(self.scn)).where(*_eligible(self.scenario, self.scn), _FRIENDS.c.id > after_id)
+        query = (sa.select(*_columns(self.scn)).where(*self.conditions, _FRIENDS.c.id > after_id)
                  .order_by(_FRIENDS.c.id).limit(batch_size))
         friends = [(row[0], row[1], row[2]) for row in session.execute(query)]
         if not friends:
             return None
         ids = [friend[0] for friend in friends]
-        return _Batch(friends, _already_in(session, self.scenario.id, ids[0], ids[-1]),
-                      _tags_of(session, ids) if _uses_tags(self.scn.filter) else {})
+        return _Batch(friends, _already_in(session, self.scenario.id, ids[0], ids[-1]))
 
     def plan(self, batch: _Batch) -> list[tuple[int, datetime, datetime]]:
         """(friend id, start, first due) of the friends who enter: pure Python, no database."""
         scn, now, rows = self.scn, self.now, []
         for friend_id, date, attributes in batch.friends:
             if friend_id in batch.skip:
-                continue
-            if scn.filter is not None and not matches(scn.filter, attributes or {}, batch.tags.get(friend_id, set())):
                 continue
             if self.shared is not None:
                 rows.append((friend_id, now, self.shared[1]))
@@ -181,9 +171,11 @@ class _Run:
         return rows
 
 
-def _run_for(scenario: Scenario, scn: ScenarioDef, now: datetime) -> _Run | None:
+def _run_for(session: Session, scenario: Scenario, scn: ScenarioDef, now: datetime,
+             only: sa.ColumnElement[bool] | None = None) -> _Run | None:
     """The planning of an audience enrollment; None when nobody can enter (``trigger_time`` outside the window)."""
-    run = _Run(scenario, scn, now, first_step(scn, now) if scn.start.from_ == "trigger_time" else None)
+    run = _Run(scenario, scn, now, first_step(scn, now) if scn.start.from_ == "trigger_time" else None,
+               _eligible(session, scenario, scn, now, only))
     if run.shared is not None and not in_window(scn, now):
         return None
     return run
@@ -206,11 +198,11 @@ def audience_impact(session: Session, scenario: Scenario, scn: ScenarioDef, now:
     Without a filter and with ``from: trigger_time`` everyone eligible enters on one schedule, so
     one count replaces the scan (the same conditions :meth:`_Run.fetch` and ``plan`` apply).
     """
-    run = _run_for(scenario, scn, now)
+    run = _run_for(session, scenario, scn, now)
     if run is None:
         return AudienceImpact(0, 0)
-    if run.shared is not None and scn.filter is None:  # everyone eligible enters with one schedule: count them
-        query = sa.select(sa.func.count()).where(*_eligible(scenario, scn), _not_enrolled(scenario))
+    if run.shared is not None:  # everyone eligible enters with one schedule: count them (the filter is SQL)
+        query = sa.select(sa.func.count()).where(*run.conditions, _not_enrolled(scenario))
         entering = int(session.scalar(query) or 0)
         return AudienceImpact(entering, entering * steps_due_by(scn, run.shared[0], now, run.shared[1], now))
     entering, due_now = 0, 0
@@ -228,9 +220,14 @@ def audience_impact(session: Session, scenario: Scenario, scn: ScenarioDef, now:
 
 
 def enroll_audience(session: Session, scenario_id: str, now: datetime, *, batch_size: int = 5000,
-                    progress: Progress | None = None, commit: bool = False) -> int:
+                    progress: Progress | None = None, commit: bool = False,
+                    only: sa.ColumnElement[bool] | None = None, write: bool = True,
+                    observe: Callable[[list[tuple[int, datetime, datetime]]], None] | None = None) -> int:
     """Enroll existing friends into a live ``audience: all`` scenario; returns how many entered.
 
+    ``only`` narrows the friends (a bulk action's selection); ``write=False`` counts who would
+    enter without inserting anything (a dry run); ``observe`` sees each batch's planned
+    (friend id, start, first due) rows.
     ``progress(n)`` is called after each batch with the number of friends looked at. With
     ``commit`` each batch is committed on its own (jobs and the CLI: the scheduler can start on
     the first friends while the rest are inserted, and locks stay short).
@@ -242,7 +239,7 @@ def enroll_audience(session: Session, scenario_id: str, now: datetime, *, batch_
     if scenario.status != SCENARIO_LIVE:
         log.info("scenario %s is %s: no audience enrollment", scenario.id, scenario.status)
         return 0
-    run = _run_for(scenario, scn, now)
+    run = _run_for(session, scenario, scn, now, only)
     if run is None:
         return 0
     step_id, total = scn.steps[0].id, 0
@@ -251,9 +248,11 @@ def enroll_audience(session: Session, scenario_id: str, now: datetime, *, batch_
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audience-writer") as writer:
         while batch is not None:
             upcoming = run.fetch(session, batch.friends[-1][0], batch_size)  # the connection is idle here
-            written = writer.submit(_write, session, scenario, step_id, rows, now) if rows else None
+            written = writer.submit(_write, session, scenario, step_id, rows, now) if rows and write else None
             upcoming_rows = run.plan(upcoming) if upcoming else []  # overlaps with the insert
-            total += written.result() if written else 0
+            if observe is not None:
+                observe(rows)
+            total += written.result() if written else (0 if write else len(rows))
             if commit:
                 session.commit()
             if progress is not None:

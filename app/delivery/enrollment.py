@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.delivery.blocking import STOP_BLOCKED
 from app.delivery.start_dates import field_drives_start, in_window, resolve_start
 from app.errors import Conflict, NotFound
+from app.friends.segments import friend_matches
 from app.models.delivery import (
     DELIVERY_CANCELLED,
     DELIVERY_HELD,
@@ -37,7 +38,6 @@ from app.models.delivery import (
 )
 from app.models.friends import Friend, FriendTag
 from app.models.scenarios import SCENARIO_LIVE, Scenario
-from app.scenarios.filters import matches
 from app.scenarios.matching import keyword_matches
 from app.scenarios.schema import AtMostEvery, ScenarioDef
 from app.scenarios.timeline import first_step, step_due
@@ -114,8 +114,7 @@ def enroll(session: Session, friend: Friend, scenario: Scenario, scn_def: Scenar
         return None
     if scn_def.respect_opt_out and friend.opted_out:
         return None
-    if scn_def.filter is not None and not matches(scn_def.filter, friend.attributes or {},
-                                                  friend_tags(session, friend.id)):
+    if scn_def.filter is not None and not friend_matches(session, friend, scn_def.filter, now):
         return None
     start = _start_for(friend, scn_def, trigger_time)
     if start is None or not in_window(scn_def, start):

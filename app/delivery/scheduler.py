@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.delivery import bulk_pg
+from app.delivery import bulk_pg, conditions
 from app.delivery.yearly import is_yearly, renew_yearly
 from app.dialect import insert_for, is_postgres, plain_rows, table_of
 from app.errors import NotFound
@@ -198,7 +198,8 @@ def claim_batch(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) ->
     if calendar.yearly:
         renew_yearly(session, [row.id for row, move in moves
                                if move is _COMPLETED and row.scenario_id in calendar.yearly], now)
-    return Claim(len(rows), ids)
+    skipped = conditions.skip_unmet(session, written, ids, now) if written else set()
+    return Claim(len(rows), [i for i in ids if i not in skipped] if skipped else ids)
 
 
 def _record_ended(session: Session, rows: list[Any], live: dict[str, tuple[str, int]], now: datetime) -> None:

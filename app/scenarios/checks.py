@@ -114,9 +114,13 @@ def cross_check(files: list[tuple[str, str]], defs: list[ScenarioDef], known: Kn
                                        f"{did_you_mean(scn.channel, known.channels)} expected one of: "
                                        + ", ".join(sorted(known.channels))))
         if known.segment_exists is not None:
-            for path, segment in segment_references(scn.filter, ["filter"]):
-                if not known.segment_exists(segment):
-                    result.errors.append(issue(path, f"unknown segment {segment!r}"))
+            trees: list[tuple[FilterNode | None, Path]] = [(scn.filter, ["filter"])]
+            trees += [(step.if_, ["steps", i, "if"]) for i, step in enumerate(scn.steps)]
+            for tree, at in trees:
+                for path, segment in segment_references(tree, list(at)):
+                    if not known.segment_exists(segment):
+                        result.errors.append(issue(path, f"unknown segment {segment!r}: define it first "
+                                                         f"(PUT /admin/api/segments/{segment} or segments load)"))
         for path, attribute in attribute_uses(scn):
             if known.field_defined is None or not known.field_defined(attribute):
                 result.warnings.append(issue(path, f"no friend field defines attribute {attribute!r}: friends "

@@ -188,6 +188,7 @@ class StepDef(StrictModel):
     id: StepId
     at: AtDef
     messages: Messages
+    if_: FilterNode | None = Field(None, alias="if")  # checked when the step falls due; no match: skipped
 
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import BadRequest, Conflict
+from app.models.contacts import FriendField, Segment
 from app.models.scenarios import SCENARIO_DRAFT, SCENARIO_LIVE, Scenario, ScenarioVersion
 from app.scenarios.checks import CheckResult, FieldDefined, Known, SegmentExists, cross_check
 from app.scenarios.errors import Issue, ScenarioInvalid
@@ -61,8 +62,18 @@ class UploadResult:
 
 # Hooks for lookups other areas own: each is called with the session and returns a predicate.
 # Segments (SPEC §8) and friend fields plug in here; unset = segments unchecked, no field table.
-SEGMENT_LOOKUP: Callable[[Session], SegmentExists] | None = None
-FIELD_LOOKUP: Callable[[Session], FieldDefined] | None = None
+def _segment_lookup(session: Session) -> SegmentExists:
+    """Segments that exist now: a scenario naming another is refused, never matching nobody."""
+    return set(session.scalars(sa.select(Segment.id))).__contains__
+
+
+def _field_lookup(session: Session) -> FieldDefined:
+    """Attributes a field defines (archived ones too: their values are kept)."""
+    return set(session.scalars(sa.select(FriendField.name))).__contains__
+
+
+SEGMENT_LOOKUP: Callable[[Session], SegmentExists] | None = _segment_lookup
+FIELD_LOOKUP: Callable[[Session], FieldDefined] | None = _field_lookup
 
 
 @dataclass

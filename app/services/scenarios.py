@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session
 from app.delivery.audience import audience_size, enroll_audience
 from app.delivery.enrollment import enroll_manual
 from app.errors import BadRequest
+from app.friends.evaluate import FriendFacts, evaluate, segment_test
+from app.friends.segments import segment_filters
+from app.models.base import utcnow
 from app.models.delivery import Enrollment
 from app.models.scenarios import Scenario, ScenarioVersion
 from app.scenarios.checks import did_you_mean
 from app.scenarios.errors import ScenarioInvalid
-from app.scenarios.filters import matches
 from app.scenarios.jsonschema import scenario_json_schema
 from app.scenarios.schema import EventOn, ScenarioDef
 from app.scenarios.timeline import TimelineEntry, timeline
@@ -152,12 +154,15 @@ def preview_report(session: Session, scenario_id: str, start: datetime,
                    attributes: dict[str, Any] | None = None, *, channels: Collection[str] | None = None
                    ) -> dict[str, Any]:
     """:func:`preview` as JSON, with the scenario's version and zone, whether the attributes pass
-    the filter (tags are not known in a preview: tag conditions count as absent), and what upload's
-    checks say about the stored version today (``errors``, ``warnings``)."""
+    the filter (segments resolved; tags are not known in a preview: tag conditions count as absent),
+    and what upload's checks say about the stored version today (``errors``, ``warnings``)."""
     scenario = get_scenario(session, scenario_id)
     scn = definition_for(session, scenario.id, scenario.version)
     checked = check_stored(session, scenario_id, channels=channels)
+    now = utcnow()
+    passes = evaluate(scn.filter, FriendFacts(attributes=attributes or {}), now=now,
+                      segment=segment_test(segment_filters(session), now))
     return {"scenario_id": scenario.id, "version": scenario.version, "timezone": scn.timezone,
             "errors": [e.to_dict() for e in checked.errors], "warnings": [w.to_dict() for w in checked.warnings],
-            "start": start.isoformat(), "filter_matches": matches(scn.filter, attributes or {}, set()),
+            "start": start.isoformat(), "filter_matches": passes,
             "timeline": [entry.to_dict() for entry in preview(session, scenario_id, start, attributes)]}

@@ -88,7 +88,9 @@ def test_operator_walks_through_the_dashboard(app: Flask, page: Any) -> None:
         assert delivery is not None and delivery.status == "queued"
 
     page.click("nav >> text=Friends")
-    page.select_option("select[name=tag]", "vip")
+    page.select_option("select[name=k0]", "tag")  # the filter builder's first condition: tag is vip
+    page.fill("input[name=n0]", "vip")
+    page.select_option("select[name=o0]", "is")
     page.click("button:has-text('Search')")
     expect(page.locator("#friend-table")).to_contain_text("山田太郎")
     page.goto("/admin/friends")

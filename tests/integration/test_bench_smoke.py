@@ -89,3 +89,19 @@ def test_recipient_cost_core(app: Flask) -> None:
     assert set(totals) == {"claim", "send"} and all(value > 0 for value in totals.values())
     assert delivery._status_counts(db.engine) == {"sent": 600}
     definitions.forget("cost")
+
+
+def test_friends_bench_core(app: Flask) -> None:
+    """bench/friends.py's phases at 300 friends (PostgreSQL: the seed is PostgreSQL SQL)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("bench/friends.py seeds with PostgreSQL SQL")
+    from bench import friends as friends_bench
+
+    definitions.forget("bench-manual")
+    assert friends_bench.seed(300) > 0
+    assert len(friends_bench.bench_count_and_page(2)) == 2
+    friends_bench.bench_bulk_tag()
+    friends_bench.bench_enroll_segment()
+    friends_bench.bench_export(300)
+    friends_bench.bench_import(100)
+    definitions.forget("bench-manual")

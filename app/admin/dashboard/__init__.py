@@ -70,6 +70,7 @@ def init_app(app: Flask) -> None:
         views_account,
         views_audit,
         views_auth,
+        views_contacts,
         views_deliveries,
         views_friends,
         views_overview,

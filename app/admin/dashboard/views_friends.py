@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import abort, render_template, request
+from flask import abort, render_template
 from flask_babel import gettext as _
 
 from app.admin.auth import requires
 from app.admin.dashboard import bp
-from app.admin.dashboard.formatting import page_arg
-from app.admin.dashboard.queries_friends import (
-    FriendFilter,
-    all_tags,
-    friend_enrollments,
-    friend_timeline,
-    search_friends,
-    tags_by_friend,
-)
+from app.admin.dashboard.queries_friends import friend_enrollments, friend_timeline, tags_by_friend
 from app.extensions import db
-from app.models.friends import FRIEND_ACTIVE, FRIEND_BLOCKED, FRIEND_TEST, Friend
-
-STATUSES = (FRIEND_ACTIVE, FRIEND_BLOCKED, FRIEND_TEST)  # test: known only from a test send
-
-
-@bp.route("/friends")
-@requires("viewer")
-def friends() -> str:
-    """Search by display name or user id; filter by tag, ``key=value`` attribute and status."""
-    status = request.args.get("status", "")
-    flt = FriendFilter(
-        q=request.args.get("q", "").strip(),
-        tag=request.args.get("tag", "").strip(),
-        attribute=request.args.get("attribute", "").strip(),
-        status=status if status in STATUSES else "",
-    )
-    page_number = page_arg()
-    with db.read() as session:
-        page = search_friends(session, flt, page_number)
-        tags = all_tags(session)
-        total = session.scalar(sa.select(sa.func.count()).select_from(Friend)) or 0
-    args = {key: value for key, value in vars(flt).items() if value}
-    return render_template("dashboard/friends.html", section="friends", page=page, flt=flt, tags=tags,
-                           statuses=STATUSES, args=args, total_friends=total)
+from app.models.friends import Friend
+from app.services import fields as fields_service
 
 
 @bp.route("/friends/<int:friend_id>")
@@ -55,5 +24,6 @@ def friend(friend_id: int) -> str:
         tags = tags_by_friend(session, [friend_id]).get(friend_id, [])
         enrollments = friend_enrollments(session, friend_id)
         timeline = friend_timeline(session, row)
+        fields = fields_service.list_fields(session)
     return render_template("dashboard/friend.html", section="friends", friend=row, tags=tags,
-                           enrollments=enrollments, timeline=timeline)
+                           enrollments=enrollments, timeline=timeline, fields=fields)

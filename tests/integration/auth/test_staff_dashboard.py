@@ -66,7 +66,8 @@ def test_the_staff_page_is_for_owners_only(logged_in: LoggedIn) -> None:
 
 def test_a_viewer_sees_no_upload_form_lifecycle_or_retry_buttons(logged_in: LoggedIn) -> None:
     owner = logged_in("boss@example.com", "owner")
-    form_post(owner, "/admin/scenarios/upload", {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"})
+    form_post(owner, "/admin/scenarios/upload",
+              {"source": VALID_SCENARIO, "source_name": "welcome.yaml", "confirm": "1"})
     make_delivery(make_friend())
     viewer = logged_in("eyes@example.com", "viewer")
     scenarios = viewer.get("/admin/scenarios").get_data(as_text=True)

@@ -149,7 +149,7 @@ def test_friends_search_by_name_user_id_tag_attribute_and_status(admin: FlaskCli
 
     assert names("") == {"山田太郎", "鈴木一郎", "Tanaka_50%"}
     assert names("q=山田") == {"山田太郎"}
-    assert names("q=Ubbb") == {"鈴木一郎"}
+    assert names("q=Ubbb222") == {"鈴木一郎"}  # an exact user id (SPEC §8)
     assert names("q=_50%25") == {"Tanaka_50%"}
     assert names("q=_") == {"Tanaka_50%"}  # LIKE wildcards are literal
     assert names("tag=vip") == {"山田太郎"}
@@ -159,11 +159,11 @@ def test_friends_search_by_name_user_id_tag_attribute_and_status(admin: FlaskCli
 
 
 def test_friends_list_is_paginated(admin: FlaskClient) -> None:
-    for i in range(55):
-        make_friend(f"friend-{i:02d}")
+    for i in range(105):
+        make_friend(f"friend-{i:03d}")
     first = admin.get("/admin/friends").get_data(as_text=True)
     second = admin.get("/admin/friends?page=2").get_data(as_text=True)
-    assert "Page 1 of 2" in first and first.count('class="strong"') == 50
+    assert "Page 1 of 2" in first and first.count('class="strong"') == 100  # 100 a page (SPEC §8)
     assert second.count('class="strong"') == 5
 
 

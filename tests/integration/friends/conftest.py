@@ -1,0 +1,17 @@
+"""Friends integration tests: the app's real database (SQLite or PostgreSQL), caches fresh per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+
+from app.services import definitions
+
+
+@pytest.fixture(autouse=True)
+def _fresh_definition_cache(app: Flask) -> Iterator[None]:
+    definitions.clear_cache()
+    yield
+    definitions.clear_cache()
