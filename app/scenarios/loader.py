@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -18,6 +18,8 @@ from app.scenarios.errors import Issue, ScenarioInvalid
 from app.scenarios.fields import ERROR_TYPE, TAGS
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.yamlpos import compose_and_construct, compose_only, duplicate_keys, locate
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def parse_scenario(text: str, source_name: str = "<input>") -> ScenarioDef:
@@ -31,17 +33,23 @@ def parse_scenario(text: str, source_name: str = "<input>") -> ScenarioDef:
 def parse_scenarios(files: list[tuple[str, str]]) -> list[ScenarioDef]:
     """Parse ``(name, text)`` pairs all-or-nothing: errors of every file are raised together,
     and two files declaring the same scenario id is an error too."""
+    return parse_documents(files, ScenarioDef, "scenario")
+
+
+def parse_documents(files: list[tuple[str, str]], model: type[M], what: str) -> list[M]:
+    """Parse ``(name, text)`` pairs into ``model`` documents (scenarios, rule sets, rich menus)
+    all-or-nothing, with positioned errors; two files with the same ``id`` is an error too."""
     issues: list[Issue] = []
-    parsed: list[ScenarioDef] = []
+    parsed: list[M] = []
     first_file: dict[str, str] = {}
     for name, text in files:
-        scenario, file_issues, root = _parse(text, name)
+        scenario, file_issues, root = _parse(text, name, model)
         issues.extend(file_issues)
         if scenario is None:
             continue
-        if scenario.id in first_file:
+        if scenario.id in first_file:  # type: ignore[attr-defined]
             issues.append(_issue(name, locate(root, ["id"], at_key=False), ["id"],
-                                 f"duplicate scenario id {scenario.id!r} (also in {first_file[scenario.id]})"))
+                                 f"duplicate {what} id {scenario.id!r} (also in {first_file[scenario.id]})"))
         else:
             first_file[scenario.id] = name
             parsed.append(scenario)
@@ -50,7 +58,7 @@ def parse_scenarios(files: list[tuple[str, str]]) -> list[ScenarioDef]:
     return parsed
 
 
-def _parse(text: str, name: str) -> tuple[ScenarioDef | None, list[Issue], Node | None]:
+def _parse(text: str, name: str, model: type[Any] = ScenarioDef) -> tuple[Any, list[Issue], Node | None]:
     """(scenario or None, issues sorted by position, node tree for positions)."""
     try:
         root, data = _read(text)
@@ -66,12 +74,12 @@ def _parse(text: str, name: str) -> tuple[ScenarioDef | None, list[Issue], Node 
     issues = [_issue(name, key, [], f"duplicate key {key_name!r} in one mapping") for key, key_name in
               duplicate_keys(root)]
     if data is None:
-        return None, [Issue(name, 1, 1, "", "empty document: expected a scenario mapping")], root
+        return None, [Issue(name, 1, 1, "", "empty document: expected a mapping")], root
     try:
-        scenario: ScenarioDef | None = ScenarioDef.model_validate(data)
+        scenario = model.model_validate(data)
     except ValidationError as exc:
         scenario = None
-        issues.extend(_from_pydantic(name, root, err) for err in exc.errors())
+        issues.extend(_from_pydantic(name, root, err, model) for err in exc.errors())
     issues.sort(key=lambda i: (i.line or 0, i.column or 0, i.path))
     return (scenario if not issues else None), issues, root
 
@@ -97,14 +105,14 @@ def format_path(path: list[str | int]) -> str:
     return out
 
 
-def _from_pydantic(name: str, root: Node | None, err: ErrorDetails) -> Issue:
+def _from_pydantic(name: str, root: Node | None, err: ErrorDetails, model: type[Any] = ScenarioDef) -> Issue:
     loc = list(err["loc"])
     path = [p for p in loc if not (isinstance(p, str) and p.startswith("~"))]
     node = locate(root, path, at_key=err["type"] == "extra_forbidden")
-    return _issue(name, node, path, _message(err, loc))
+    return _issue(name, node, path, _message(err, loc, model))
 
 
-def _message(err: ErrorDetails, loc: list[str | int]) -> str:
+def _message(err: ErrorDetails, loc: list[str | int], model: type[Any] = ScenarioDef) -> str:
     """What was expected, in the admin's terms."""
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == ERROR_TYPE:
@@ -112,7 +120,7 @@ def _message(err: ErrorDetails, loc: list[str | int]) -> str:
     if kind == "missing":
         return f"missing required field {loc[-1]!r}"
     if kind == "extra_forbidden":
-        known = _fields_at(loc[:-1])
+        known = _fields_at(loc[:-1], model)
         hint = ""
         close = difflib.get_close_matches(str(loc[-1]), known or [], n=1)
         if close:
@@ -139,9 +147,9 @@ def _message(err: ErrorDetails, loc: list[str | int]) -> str:
     return msg
 
 
-def _fields_at(loc: list[str | int]) -> list[str] | None:
+def _fields_at(loc: list[str | int], root_model: type[Any] = ScenarioDef) -> list[str] | None:
     """Field names (as written in documents) of the model at a pydantic error location."""
-    tp: Any = ScenarioDef
+    tp: Any = root_model
     for part in loc:
         tp = _child(tp, part)
         if tp is None:
