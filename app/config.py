@@ -12,6 +12,7 @@ DEFAULT_CHANNEL = "default"
 DEFAULT_DATABASE_URL = "sqlite:///instance/stepline.db"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_LINE_API_BASE_URL = "https://api.line.me"
+DEFAULT_LINE_DATA_API_BASE_URL = "https://api-data.line.me"
 _NAMED_CHANNEL = re.compile(r"^LINE_CHANNEL_([A-Z0-9_]+)_(SECRET|ACCESS_TOKEN)$")
 
 
@@ -46,6 +47,10 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     channels: Mapping[str, Channel] = field(default_factory=dict)
     testing: bool = False
+    # SPEC §9: rich menu images go to the data host; handoffs are announced to staff by webhook
+    line_data_api_base_url: str = "https://api-data.line.me"
+    staff_webhook_url: str = ""
+    staff_webhook_secret: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
         return f"Settings(database={self.database_url.split('@')[-1]!r}, channels={sorted(self.channels)})"
@@ -105,6 +110,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "quota_timezone": env.get("QUOTA_TIMEZONE") or "Asia/Tokyo",
         "quota_plan": env.get("LINE_QUOTA_PLAN", ""),
         "channels": _channels(env),
+        "line_data_api_base_url": (env.get("LINE_DATA_API_BASE_URL") or env.get("LINE_API_BASE_URL")
+                                   or DEFAULT_LINE_DATA_API_BASE_URL).rstrip("/"),
+        "staff_webhook_url": env.get("STAFF_WEBHOOK_URL", ""),
+        "staff_webhook_secret": env.get("STAFF_WEBHOOK_SECRET", ""),
     }
     values.update(overrides)
     if "database_url" in overrides:

@@ -232,7 +232,7 @@ async def bot_info(request: web.Request) -> web.StreamResponse:
 
 def create_app(options: SimOptions | None = None) -> web.Application:
     """The simulator as an aiohttp application (API + ``/_sim/`` control API)."""
-    from linesim import control
+    from linesim import control, richmenus
 
     options = options or SimOptions()
     warm_up()
@@ -247,5 +247,6 @@ def create_app(options: SimOptions | None = None) -> web.Application:
     app.router.add_get("/v2/bot/message/quota/consumption", consumption)
     app.router.add_get("/v2/bot/info", bot_info)
     control.register(app)
+    richmenus.register(app)
     return app
 

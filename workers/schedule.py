@@ -10,7 +10,7 @@ from datetime import timedelta
 from app.extensions import db
 from app.models.base import utcnow
 from app.services.ledger import friends_with_pending_events
-from workers import delivery_jobs, jobs, quota_jobs
+from workers import conversation_jobs, delivery_jobs, jobs, quota_jobs
 
 log = logging.getLogger(__name__)
 
@@ -42,4 +42,5 @@ SCHEDULE: list[PeriodicTask] = [
     PeriodicTask("sweep_deliveries", 5.0, delivery_jobs.sweep_deliveries),
     PeriodicTask("sync_quota", quota_jobs.SYNC_EVERY_SECONDS, quota_jobs.enqueue_quota_syncs),
     PeriodicTask("resume_held", quota_jobs.RESUME_EVERY_SECONDS, quota_jobs.resume_held_deliveries),
+    PeriodicTask("sweep_conversations", conversation_jobs.SWEEP_SECONDS, conversation_jobs.sweep_conversations),
 ]

@@ -23,6 +23,14 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(quota_api_bp)
 
+    from app.admin.api_rulesets import bp as rulesets_api_bp
+
+    app.register_blueprint(rulesets_api_bp)
+
+    from app.admin.api_conversations import bp as conversations_api_bp
+
+    app.register_blueprint(conversations_api_bp)
+
     from app.admin.dashboard import init_app as init_dashboard
 
     init_dashboard(app)

@@ -18,3 +18,11 @@ def register_cli(app: Flask) -> None:
     from app.cli.delivery import deliveries_group
 
     app.cli.add_command(deliveries_group)
+
+    from app.cli.rulesets import rulesets_group
+
+    app.cli.add_command(rulesets_group)
+
+    from app.cli.richmenus import richmenus_group
+
+    app.cli.add_command(richmenus_group)

@@ -104,6 +104,8 @@ class Handoff(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_by: Mapped[str | None] = mapped_column(sa.String(200))
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the staff webhook accepted it
+    notify_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class OperatorMessage(Base):

@@ -25,6 +25,7 @@ from app.scenarios.rule_defs import (
     EnrollAction,
     GoalAction,
     GotoAction,
+    HandoffAction,
     Keywords,
     KeywordWhen,
     MatchMode,
@@ -32,6 +33,7 @@ from app.scenarios.rule_defs import (
     OptOutAction,
     PostbackWhen,
     ReplyAction,
+    RichMenuAction,
     RuleDef,
     ScenarioId,
     SetAction,
@@ -45,7 +47,8 @@ from app.scenarios.rule_defs import (
 # rule and action models live in rule_defs.py (size); re-exported so callers import from one place
 __all__ = [
     "ActionDef", "AfterAt", "AtDef", "AtMostEvery", "DayAt", "EnrollAction", "Frequency", "GoalAction", "GoalDef",
-    "GotoAction", "KeywordWhen", "OptInAction", "OptOutAction", "PostbackWhen", "ReplyAction", "RuleDef",
+    "GotoAction", "HandoffAction", "KeywordWhen", "OptInAction", "OptOutAction", "PostbackWhen", "ReplyAction",
+    "RichMenuAction", "RuleDef",
     "ScenarioDef", "SendWindowDef", "SetAction", "StartDef", "StepDef", "StopAction", "TagAction", "UntagAction",
     "WaitAt", "WhenDef", "WindowDef", "WEEKDAYS",
 ]

@@ -10,9 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.conversations import log as conversation_log
 from app.delivery import enrollment
 from app.delivery.blocking import stop_for_block
-from app.conversations import log as conversation_log
 from app.delivery.rules import Effects, on_incoming
 from app.models.events import EVENT_FAILED, EVENT_PROCESSED, WebhookEvent
 from app.models.friends import Friend

@@ -86,6 +86,8 @@ def upgrade() -> None:
     sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_by', sa.String(length=200), nullable=True),
+    sa.Column('notified_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('notify_attempts', sa.Integer(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['friend_id'], ['friends.id'], name=op.f('fk_handoffs_friend_id_friends'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_handoffs'))
     )
