@@ -31,6 +31,13 @@ def env(env: dict[str, str], sim: SimulatorHandle) -> dict[str, str]:
     return {**env, "LINE_API_BASE_URL": sim.base_url}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_ruleset_cache() -> Iterator[None]:
+    ruleset_cache.clear_cache()
+    yield
+    ruleset_cache.clear_cache()
+
+
 @pytest.fixture()
 def bound(settings: Settings) -> Iterator[Settings]:
     """Database and Redis bound like a worker's ``boot()``; tables emptied after."""
