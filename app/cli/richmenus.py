@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 
 from app import current_settings
 from app.cli.scenarios import _reported_errors
@@ -18,6 +19,7 @@ def richmenus_group() -> None:
 
 @richmenus_group.command("load")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
 def load(paths: tuple[str, ...]) -> None:
     """Check every file (LINE's limits, the image), then create the menus on LINE."""
     texts = [open(p, encoding="utf-8").read() for p in paths]
@@ -30,6 +32,7 @@ def load(paths: tuple[str, ...]) -> None:
 
 @richmenus_group.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
 def validate(paths: tuple[str, ...]) -> None:
     """Check files and images against LINE's limits without calling LINE."""
     texts = [open(p, encoding="utf-8").read() for p in paths]

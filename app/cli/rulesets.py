@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 
 from app import current_settings
 from app.cli.scenarios import _read_files, _reported_errors
@@ -22,6 +23,7 @@ def _channels() -> set[str]:
 
 @rulesets_group.command("validate")
 @click.argument("paths", nargs=-1, required=True)
+@with_appcontext
 def validate(paths: tuple[str, ...]) -> None:
     """Check rule set files (the same checks as load) without storing anything."""
     files = _read_files(paths)
@@ -33,6 +35,7 @@ def validate(paths: tuple[str, ...]) -> None:
 
 @rulesets_group.command("load")
 @click.argument("paths", nargs=-1, required=True)
+@with_appcontext
 def load(paths: tuple[str, ...]) -> None:
     """Store rule set files atomically (one invalid file changes nothing)."""
     files = _read_files(paths)
