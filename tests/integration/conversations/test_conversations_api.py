@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from app.extensions import db

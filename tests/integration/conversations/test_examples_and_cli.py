@@ -35,7 +35,8 @@ def test_cli_validate_load_list_pause_resume(app: Flask) -> None:
 
 def test_cli_refuses_an_invalid_file_with_its_position(app: Flask, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("id: bad\nname: x\nrules:\n  - when: {keyword: [a]}\n    do: [{enroll: nowhere}]\n", encoding="utf-8")
+    bad.write_text("id: bad\nname: x\nrules:\n  - when: {keyword: [a]}\n    do: [{enroll: nowhere}]\n",
+                   encoding="utf-8")
     result = app.test_cli_runner().invoke(args=["rulesets", "load", str(bad)])
     assert result.exit_code == 1 and f"{bad}:5" in result.output
     with db.session() as session:

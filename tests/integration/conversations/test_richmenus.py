@@ -124,7 +124,9 @@ def test_bounds_outside_the_image_are_refused_with_their_line(tmp_path: Path) ->
 
 
 def test_bad_size_and_long_chat_bar_text_are_refused(tmp_path: Path) -> None:
-    issues = _issues(tmp_path, MENU.replace("height: 843}", "height: 2000}").replace("chat_bar_text: メニュー", "chat_bar_text: " + "メ" * 15))
+    text = MENU.replace("height: 843}", "height: 2000}")
+    text = text.replace("chat_bar_text: メニュー", "chat_bar_text: " + "メ" * 15)
+    issues = _issues(tmp_path, text)
     assert {i.path for i in issues} == {"size", "chat_bar_text"}
 
 
