@@ -78,6 +78,7 @@ def init_app(app: Flask) -> None:
     """Register the dashboard blueprint, its template helpers and the session cookie policy."""
     from app.admin.dashboard import (  # noqa: F401 - importing registers the routes
         views_auth,
+        views_conversations,
         views_deliveries,
         views_friends,
         views_overview,

@@ -16,6 +16,7 @@ from app.admin.dashboard.queries_friends import (
 )
 from app.extensions import db
 from app.models.friends import FRIEND_ACTIVE, FRIEND_BLOCKED, Friend
+from app.services.conversations import friend_conversation_state
 
 STATUSES = (FRIEND_ACTIVE, FRIEND_BLOCKED)
 
@@ -53,5 +54,6 @@ def friend(friend_id: int) -> str:
         tags = tags_by_friend(session, [friend_id]).get(friend_id, [])
         enrollments = friend_enrollments(session, friend_id)
         timeline = friend_timeline(session, row)
+        conversation = friend_conversation_state(session, row)
     return render_template("dashboard/friend.html", section="friends", friend=row, tags=tags,
-                           enrollments=enrollments, timeline=timeline)
+                           enrollments=enrollments, timeline=timeline, **conversation)
