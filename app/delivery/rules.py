@@ -21,7 +21,7 @@ from app.conversations.handoffs import open_handoff
 from app.conversations.rulesets import live_rulesets
 from app.delivery import enrollment as enrollments
 from app.dialect import insert_for
-from app.models.conversations import KIND_REPLY
+from app.models.conversations import KIND_REPLY, ConversationMessage
 from app.models.delivery import (
     DELIVERY_CANCELLED,
     DELIVERY_HELD,
@@ -102,7 +102,8 @@ def _works_during_handoff(rule: s.RuleDef) -> bool:
 
 def on_incoming(session: Session, friend: Friend, *, event_id: int, reply_token: str | None, text: str | None,
                 postback: str | None, at: datetime, now: datetime,
-                effects: Effects | None = None) -> list[dict[str, Any]] | None:
+                effects: Effects | None = None,
+                logged: ConversationMessage | None = None) -> list[dict[str, Any]] | None:
     """Apply the first matching rule: the friend's live scenarios' rules (highest priority first),
     then the channel's live rule sets (highest priority first).
 
@@ -128,7 +129,10 @@ def on_incoming(session: Session, friend: Friend, *, event_id: int, reply_token:
             conversation_log.log_outgoing(session, friend.id, KIND_REPLY, reply, at,
                                           scenario_id=source.enrollment.scenario_id if source.enrollment else None,
                                           ruleset_id=source.ruleset_id, event_id=event_id)
-            conversation_log.mark_token_used(session, event_id)
+            if logged is not None:
+                logged.token_used = True
+            else:
+                conversation_log.mark_token_used(session, event_id)
             return reply
         return None
     if text is not None:

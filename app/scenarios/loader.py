@@ -74,7 +74,8 @@ def _parse(text: str, name: str, model: type[Any] = ScenarioDef) -> tuple[Any, l
     issues = [_issue(name, key, [], f"duplicate key {key_name!r} in one mapping") for key, key_name in
               duplicate_keys(root)]
     if data is None:
-        return None, [Issue(name, 1, 1, "", "empty document: expected a mapping")], root
+        what = "scenario" if model is ScenarioDef else "document"
+        return None, [Issue(name, 1, 1, "", f"empty document: expected a {what} mapping")], root
     try:
         scenario = model.model_validate(data)
     except ValidationError as exc:

@@ -129,11 +129,10 @@ def _on_incoming(session: Session, friend: Friend, event: WebhookEvent, *, text:
     """Log the message, run keyword / postback rules; a reply is answered with the event's token
     after the commit."""
     reply_token = event.payload.get("replyToken") if event.mode != "standby" else None
-    conversation_log.log_incoming(session, friend, event_type=event.type, payload=event.payload, event_id=event.id,
-                                  at=event.timestamp, reply_token=reply_token)
-    session.flush()
+    logged = conversation_log.log_incoming(session, friend, event_type=event.type, payload=event.payload,
+                                           event_id=event.id, at=event.timestamp, reply_token=reply_token)
     messages = on_incoming(session, friend, event_id=event.id, reply_token=reply_token, text=text,
-                           postback=postback, at=event.timestamp, now=now, effects=effects)
+                           postback=postback, at=event.timestamp, now=now, effects=effects, logged=logged)
     if messages and reply_token:
         return PendingReply(reply_token, messages, event.webhook_event_id)
     return None
