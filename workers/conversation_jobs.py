@@ -68,3 +68,23 @@ def sweep_conversations() -> int:
     for handoff_id in unnotified:
         enqueue(DEFAULT, notify_staff_job, handoff_id)
     return len(stale) + len(unnotified)
+
+
+STEP_MENU_CHECKPOINT = "stepline:richmenus:steps-linked-until"
+STEP_MENU_OVERLAP_S = 30  # a delivery committed a moment after its sent_at is still seen
+
+
+def sweep_step_rich_menus() -> int:
+    """Scheduler task: link the rich menus of steps sent since the last sweep (``rich_menu:`` on a step)."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.extensions import redis_handle
+
+    settings = boot()
+    now = utcnow()
+    raw = redis_handle.client.get(STEP_MENU_CHECKPOINT)
+    since = (datetime.fromtimestamp(float(raw), UTC) if raw else now - timedelta(minutes=10)) \
+        - timedelta(seconds=STEP_MENU_OVERLAP_S)
+    linked = richmenu_service.link_sent_steps(settings, since, now)
+    redis_handle.client.set(STEP_MENU_CHECKPOINT, str(now.timestamp()))
+    return linked

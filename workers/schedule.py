@@ -43,4 +43,5 @@ SCHEDULE: list[PeriodicTask] = [
     PeriodicTask("sync_quota", quota_jobs.SYNC_EVERY_SECONDS, quota_jobs.enqueue_quota_syncs),
     PeriodicTask("resume_held", quota_jobs.RESUME_EVERY_SECONDS, quota_jobs.resume_held_deliveries),
     PeriodicTask("sweep_conversations", conversation_jobs.SWEEP_SECONDS, conversation_jobs.sweep_conversations),
+    PeriodicTask("step_rich_menus", 5.0, conversation_jobs.sweep_step_rich_menus),
 ]

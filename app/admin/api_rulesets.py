@@ -14,6 +14,7 @@ from app.scenarios.errors import ScenarioInvalid
 from app.services import rulesets as service
 
 bp = Blueprint("admin_api_rulesets", __name__, url_prefix="/admin/api")
+MAX_DOCUMENT_BYTES = 256 * 1024  # SPEC §12: a rule document over 256 KiB answers 413
 
 
 @bp.errorhandler(ScenarioInvalid)
@@ -29,8 +30,11 @@ def _channels() -> set[str]:
 @requires("admin")
 def put_ruleset(ruleset_id: str) -> tuple[Response, int]:
     """Upload one rule set (YAML or JSON body); 201 when created, 200 otherwise."""
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        return error_response(413, "rule set document too large", [{"message": "at most 256 KiB"}])
     try:
-        text = request.get_data(cache=False).decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("body is not UTF-8 text", [{"message": "send the YAML or JSON document as UTF-8"}]) from None
     kind = "json" if text.lstrip().startswith("{") else "yaml"

@@ -122,10 +122,13 @@ def _rich_menu_id(v: str) -> str:
     return check_pattern(v, RICH_MENU_ID_PATTERN, "a rich menu id ([a-z0-9_-], at most 32) or default")
 
 
+RichMenuId = Annotated[str, AfterValidator(_rich_menu_id)]
+
+
 class RichMenuAction(StrictModel):
     """Link a rich menu (by its id) to the friend; ``default`` unlinks (the channel default shows)."""
 
-    rich_menu: Annotated[str, AfterValidator(_rich_menu_id)]
+    rich_menu: RichMenuId
 
 
 if TYPE_CHECKING:

@@ -34,6 +34,7 @@ from app.scenarios.rule_defs import (
     PostbackWhen,
     ReplyAction,
     RichMenuAction,
+    RichMenuId,
     RuleDef,
     ScenarioId,
     SetAction,
@@ -156,6 +157,8 @@ class StepDef(StrictModel):
     id: StepId
     at: AtDef
     messages: Messages
+    # link this rich menu to the friend once the step is sent ("default" unlinks); SPEC §9
+    rich_menu: RichMenuId | None = None
 
 
 if TYPE_CHECKING:

@@ -136,3 +136,54 @@ def link_on_line(settings: Settings, channel: str, user_id: str, menu_id: str) -
     except LineApiError as exc:
         log.warning("rich menu %s not linked for a friend on %s: %s", menu_id, channel, exc.status)
         return False
+
+
+# --- steps with ``rich_menu:`` (linked after they are sent, off the sender's hot path) ----------
+
+def _step_menus(session: Session) -> dict[tuple[str, int, str], str]:
+    """``(scenario, version, step) → menu`` for every live scenario version with such a step."""
+    from app.models.scenarios import SCENARIO_LIVE, Scenario
+    from app.services.definitions import definition_for
+
+    found: dict[tuple[str, int, str], str] = {}
+    for scenario_id, version in session.execute(sa.select(Scenario.id, Scenario.version)
+                                                .where(Scenario.status == SCENARIO_LIVE)).all():
+        for step in definition_for(session, scenario_id, version).steps:
+            if step.rich_menu:
+                found[(scenario_id, version, step.id)] = step.rich_menu
+    return found
+
+
+def link_sent_steps(settings: Settings, since: datetime, until: datetime) -> int:
+    """Link the menus of steps sent in ``(since, until]`` (idempotent: a friend already linked to
+    that menu since the send is skipped). The sender writes nothing more for this: the sweep reads
+    the sent deliveries by their send-time index, and only when some live step names a menu."""
+    from app.conversations.richmenu_links import link_in_db
+    from app.models.delivery import DELIVERY_SENT, Delivery
+
+    with db.session() as session:
+        menus = _step_menus(session)
+        if not menus:
+            return 0
+        steps = {(s, st) for s, _v, st in menus}
+        rows = session.execute(
+            sa.select(Delivery.friend_id, Delivery.scenario_id, Delivery.scenario_version, Delivery.step_id,
+                      Delivery.sent_at, Delivery.channel)
+            .where(Delivery.sent_at > since, Delivery.sent_at <= until, Delivery.status == DELIVERY_SENT,
+                   Delivery.scenario_id.in_({s for s, _ in steps}), Delivery.step_id.in_({st for _, st in steps}))
+            .order_by(Delivery.sent_at)).all()
+    linked = 0
+    for row in rows:
+        menu = menus.get((row.scenario_id, row.scenario_version, row.step_id))
+        if menu is None:
+            continue
+        with db.transaction() as session:
+            current = session.get(FriendRichMenu, row.friend_id)
+            if current is not None and current.rich_menu_id == menu and current.linked_at >= row.sent_at:
+                continue
+            if not link_in_db(session, row.friend_id, menu, row.sent_at):
+                continue
+            user_id = session.scalar(sa.select(Friend.user_id).where(Friend.id == row.friend_id))
+        if user_id and link_on_line(settings, row.channel, str(user_id), menu):
+            linked += 1
+    return linked

@@ -176,3 +176,8 @@ def test_handoffs_list_oldest_first_and_close(client: FlaskClient, admin_headers
     assert [h["user_id"] for h in client.get("/admin/api/handoffs", headers=admin_headers).json] == [OTHER]
     metrics = client.get("/metrics").get_data(as_text=True)
     assert "stepline_handoffs_open 1.0" in metrics
+
+
+def test_oversized_ruleset_document_is_413(client: FlaskClient, admin_headers: dict[str, str]) -> None:
+    big = RULESET + "#" + "x" * (256 * 1024) + "\n"
+    assert client.put("/admin/api/rulesets/base", data=big, headers=admin_headers).status_code == 413

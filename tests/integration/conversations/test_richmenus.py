@@ -164,3 +164,30 @@ def test_cli_load_and_list(app: Flask, sim: SimulatorHandle, tmp_path: Path, set
     assert bad.exit_code == 1 and "main.yaml:3" in bad.output
     with db.session() as session:
         assert session.scalar(sa.text("select count(*) from rich_menus")) == 1
+
+
+def test_a_step_with_rich_menu_links_it_once_sent(app: Flask, sim: SimulatorHandle, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from app.models.delivery import Delivery
+
+    loaded = _load(app, _files(tmp_path))
+    doc = scenario_doc()
+    doc["steps"][0]["rich_menu"] = "main"
+    with db.transaction() as session:
+        add_scenario(session, doc)
+        friend = add_friend(session, USER)
+        enrollment = add_enrollment(session, friend, "welcome", step="tips")
+        now = utcnow()
+        for step in ("hello", "tips"):
+            session.add(Delivery(enrollment_id=enrollment.id, friend_id=friend.id, scenario_id="welcome",
+                                 step_id=step, retry_key=step, status="sent", due_at=now, sent_at=now))
+    with app.app_context():
+        from app import current_settings
+
+        settings = current_settings()
+        assert richmenus.link_sent_steps(settings, now - timedelta(seconds=1), now) == 1
+        assert richmenus.link_sent_steps(settings, now - timedelta(seconds=1), now) == 0  # already linked
+    assert _state(sim)["links"] == {USER: loaded["line_id"]}
+    with db.session() as session:
+        assert rich_menu_of(session, friend_id(USER)) == "main"
