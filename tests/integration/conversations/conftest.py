@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -21,6 +19,7 @@ from app.services.ledger import record_events
 from linesim.testing import SimulatorHandle
 from tests.conftest import _empty_all_tables
 from tests.integration.delivery.factories import T0
+from tests.support.images import png  # noqa: F401 - re-exported for the tests here
 
 USER = "U" + "a" * 32
 OTHER = "U" + "b" * 32
@@ -78,12 +77,3 @@ def reply_texts(result: event_service.ProcessResult) -> list[str]:
 def friend_id(user_id: str) -> int:
     with db.session() as session:
         return int(session.scalar(sa.select(Friend.id).where(Friend.user_id == user_id)) or 0)
-
-
-def png(width: int, height: int) -> bytes:
-    """A valid PNG of the given size (one grey row repeated: compresses to almost nothing)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    raw = (b"\x00" + b"\x80" * width) * height
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
