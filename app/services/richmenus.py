@@ -113,8 +113,8 @@ def _load_one(menu: RichMenuDef, data: bytes, kind: str, settings: Settings, now
 
 def list_menus(session: Session) -> list[dict[str, Any]]:
     """Every loaded rich menu with how many friends have it linked."""
-    counts = dict(session.execute(sa.select(FriendRichMenu.rich_menu_id, sa.func.count())
-                                  .group_by(FriendRichMenu.rich_menu_id)).tuples().all())
+    counts: dict[str, int] = {menu_id: int(n) for menu_id, n in session.execute(
+        sa.select(FriendRichMenu.rich_menu_id, sa.func.count()).group_by(FriendRichMenu.rich_menu_id)).all()}
     return [{"id": m.id, "name": m.name, "channel": m.channel, "line_id": m.line_id, "default": m.is_default,
              "version": m.version, "updated_at": m.updated_at.isoformat(), "friends": counts.get(m.id, 0)}
             for m in session.scalars(sa.select(RichMenu).order_by(RichMenu.id))]
