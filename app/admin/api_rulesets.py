@@ -44,6 +44,10 @@ def put_ruleset(ruleset_id: str) -> tuple[Response, int]:
         raise BadRequest("rule set id does not match the URL", [{
             "file": name, "path": "id", "message": f"the document's id is {parsed.id!r} but the URL names "
                                                    f"{ruleset_id!r}"}])
+    if _dry_run():
+        with db.session() as session:
+            service.validate([(name, text)], session, _channels())
+            return jsonify(service.impact(session, parsed.channel, utcnow())), 200
     with db.transaction() as session:
         (item,) = service.upload(session, [(name, text)], utcnow(), _channels())
         body = {"ruleset": service.ruleset_dict(item.ruleset), "action": item.action, "version": item.version}
@@ -71,9 +75,16 @@ def get_ruleset(ruleset_id: str) -> Response:
                                   "source_name": v.source_name} for v in versions])
 
 
+def _dry_run() -> bool:
+    return request.args.get("dry_run", "").lower() in ("1", "true", "yes")
+
+
 @bp.post("/rulesets/<ruleset_id>/publish")
 @requires("admin")
 def publish(ruleset_id: str) -> Response:
+    if _dry_run():
+        with db.session() as session:
+            return jsonify(service.impact(session, service.get(session, ruleset_id).channel, utcnow()))
     with db.transaction() as session:
         return jsonify(ruleset=service.ruleset_dict(service.set_status(session, ruleset_id, True, utcnow())))
 

@@ -149,3 +149,11 @@ def ruleset_dict(row: RuleSet) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "channel": row.channel, "status": row.status,
             "priority": row.priority, "version": row.version, "created_at": row.created_at.isoformat(),
             "updated_at": row.updated_at.isoformat()}
+
+
+def impact(session: Session, channel: str, now: datetime) -> dict[str, Any]:
+    """``?dry_run=1`` (SPEC §11): a rule set enrolls nobody and pushes nothing when stored or
+    published (its rules act when friends write); the quota left is shown for completeness."""
+    from app.quota import tracker
+
+    return {"would_enroll": 0, "messages_due_now": 0, "quota_left": tracker.status(session, channel, now).remaining}

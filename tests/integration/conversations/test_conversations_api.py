@@ -181,3 +181,9 @@ def test_handoffs_list_oldest_first_and_close(client: FlaskClient, admin_headers
 def test_oversized_ruleset_document_is_413(client: FlaskClient, admin_headers: dict[str, str]) -> None:
     big = RULESET + "#" + "x" * (256 * 1024) + "\n"
     assert client.put("/admin/api/rulesets/base", data=big, headers=admin_headers).status_code == 413
+
+
+def test_dry_run_changes_nothing(client: FlaskClient, admin_headers: dict[str, str]) -> None:
+    answer = client.put("/admin/api/rulesets/base?dry_run=1", data=RULESET, headers=admin_headers)
+    assert answer.status_code == 200 and answer.json["would_enroll"] == 0 and answer.json["messages_due_now"] == 0
+    assert client.get("/admin/api/rulesets", headers=admin_headers).json["rulesets"] == []
