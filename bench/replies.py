@@ -3,7 +3,7 @@
     python -m bench.replies [--rate 500] [--seconds 20] [--friends 1000] [--workers 4]
                             [--database postgres|sqlite]
 
-1. Starts the LINE simulator (its own process) and the real web + RQ workers (devstack Stack).
+1. Starts the LINE simulator (its own process) and the real web, RQ workers and scheduler (devstack Stack).
 2. Loads 1,000 live rules: 10 follow scenarios × 50 rules (their one step is years away, so
    nothing is pushed) and 10 rule sets × 50 rules, through the admin API. Every friend follows
    first and is enrolled in all 10 scenarios, so each message is matched against its scenarios'
@@ -156,6 +156,7 @@ def main() -> None:
         stack.start_web(workers=args.web_workers, threads=8)
         for _ in range(args.workers):
             stack.start_worker()
+        stack.start_scheduler()  # as deployed (Procfile): its event sweep re-signals friends a lost job left
         files = [{"name": f"bench-s{i}.yaml", "text": _scenario(i)} for i in range(SCENARIOS)]
         _admin(stack, "POST", "scenarios", json.dumps({"files": files}).encode(), "application/json")
         for i in range(RULESETS):
