@@ -161,9 +161,14 @@ def _young_token(session: Session, friend_id: int, now: datetime) -> Conversatio
 
 def submit_operator_message(user_id: str, raw_messages: Any, *, idempotency_key: str, staff: str,
                             settings: Settings, now: datetime, enqueue: Enqueue) -> OperatorSend:
-    """Write the outbox row (or find the one this key already wrote), then send it once."""
-    if not idempotency_key or len(idempotency_key) > 200:
-        raise BadRequest("idempotency key required", [{"message": "send an Idempotency-Key header (≤ 200 chars)"}])
+    """Write the outbox row (or find the one this key already wrote), then send it once.
+
+    Without a key from the client a fresh one is drawn: the send still happens once, but only a
+    client key makes a double submit or a client-side retry safe.
+    """
+    if len(idempotency_key) > 200:
+        raise BadRequest("idempotency key too long", [{"message": "an Idempotency-Key of at most 200 characters"}])
+    idempotency_key = idempotency_key or f"auto:{uuid.uuid4()}"
     checked = check_messages(raw_messages)
     with db.transaction() as session:
         friend = find_friend(session, user_id, lock=True)

@@ -149,12 +149,18 @@ def test_operator_messages_are_validated_like_steps(client: FlaskClient, admin_h
     assert six.status_code == 422
 
 
-def test_operator_message_needs_an_idempotency_key(client: FlaskClient, admin_headers: dict[str, str]) -> None:
+def test_without_a_key_each_call_is_its_own_message(client: FlaskClient, admin_headers: dict[str, str],
+                                                    sim: SimulatorHandle) -> None:
     with db.transaction() as session:
         add_friend(session, USER)
-    answer = client.post(f"/admin/api/friends/{USER}/messages", json={"messages": [{"text": "x"}]},
-                         headers=admin_headers)
-    assert answer.status_code == 400
+    for _ in range(2):
+        answer = client.post(f"/admin/api/friends/{USER}/messages", json={"messages": [{"text": "x"}]},
+                             headers=admin_headers)
+        assert answer.status_code == 200 and answer.json["via"] == "push"
+    assert len(sim.deliveries(to=USER)) == 2
+    too_long = client.post(f"/admin/api/friends/{USER}/messages", json={"messages": [{"text": "x"}]},
+                           headers={**admin_headers, "Idempotency-Key": "k" * 201})
+    assert too_long.status_code == 400
 
 
 def test_handoffs_list_oldest_first_and_close(client: FlaskClient, admin_headers: dict[str, str]) -> None:
