@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from app.conversations import handoffs, richmenu_links
 from app.conversations import log as conversation_log
-from app.conversations.handoffs import open_handoff
 from app.conversations.rulesets import live_rulesets
 from app.delivery import enrollment as enrollments
 from app.dialect import insert_for
@@ -114,7 +113,7 @@ def on_incoming(session: Session, friend: Friend, *, event_id: int, reply_token:
     effects = effects if effects is not None else Effects()
     if text is not None:
         record_step_reply(session, friend, event_id=event_id, at=at)
-    waiting = open_handoff(session, friend.id) is not None
+    waiting = handoffs.open_handoff(session, friend.id) is not None
     for source in rule_sources(session, friend):
         rule = match_rule(source.rules, text=text, postback=postback)
         if rule is None:
