@@ -12,6 +12,7 @@ DEFAULT_DATABASE_URL = "sqlite:///instance/stepline.db"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_LINE_API_BASE_URL = "https://api.line.me"
 DEFAULT_LINE_LOGIN_AUTHORIZE_URL = "https://access.line.me/oauth2/v2.1/authorize"
+DEFAULT_LINE_DATA_API_BASE_URL = "https://api-data.line.me"
 _NAMED_CHANNEL = re.compile(r"^LINE_CHANNEL_([A-Z0-9_]+)_(SECRET|ACCESS_TOKEN)$")
 
 
@@ -60,6 +61,10 @@ class Settings:
         """Links are rewritten only with a public URL to send friends to and a key to sign with."""
         return bool(self.public_url and self.link_signing_key)
     trusted_proxies: int = 0  # reverse proxies whose X-Forwarded-For/-Proto/-Host are believed
+    # SPEC §9: rich menu images go to the data host; handoffs are announced to staff by webhook
+    line_data_api_base_url: str = "https://api-data.line.me"
+    staff_webhook_url: str = ""
+    staff_webhook_secret: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
         return f"Settings(database={self.database_url.split('@')[-1]!r}, channels={sorted(self.channels)})"
@@ -144,6 +149,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "quota_plan": env.get("LINE_QUOTA_PLAN", ""),
         "channels": _channels(env),
         "trusted_proxies": _trusted_proxies(env.get("TRUSTED_PROXIES", "")),
+        "line_data_api_base_url": (env.get("LINE_DATA_API_BASE_URL") or env.get("LINE_API_BASE_URL")
+                                   or DEFAULT_LINE_DATA_API_BASE_URL).rstrip("/"),
+        "staff_webhook_url": env.get("STAFF_WEBHOOK_URL", ""),
+        "staff_webhook_secret": env.get("STAFF_WEBHOOK_SECRET", ""),
     }
     values.update(_measurement(env))
     values.update(overrides)

@@ -57,6 +57,20 @@ def _upload_scenarios(stack: Stack, admin_token: str) -> None:
         raise SystemExit(f"the example scenarios were rejected: {exc.read().decode()}") from exc
 
 
+def _upload_rulesets(stack: Stack, admin_token: str) -> None:
+    """The account-wide auto-replies under ``rules/`` (配信再開, メニュー, 担当者 → handoff)."""
+    for path in sorted((ROOT / "rules").glob("*.yaml")):
+        request = urllib.request.Request(
+            f"{stack.base_url}/admin/api/rulesets/{path.stem}", data=path.read_bytes(), method="PUT",
+            headers={"Authorization": f"Bearer {admin_token}", "Content-Type": "application/yaml"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                item = json.loads(response.read())
+                print(f"  rule set {item['ruleset']['id']}: {item['action']} (v{item['version']})")
+        except urllib.error.HTTPError as exc:
+            raise SystemExit(f"the example rule sets were rejected: {exc.read().decode()}") from exc
+
+
 def _upgrade_plan(sim: SimulatorHandle, stack: Stack, admin_token: str, limit: int) -> None:
     """The account owner upgrades the plan mid-month: held deliveries resume on their own."""
     sim.config(quota_limit=limit)
@@ -122,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         print("==> loading scenarios/*.yaml through the admin API")
         _upload_scenarios(stack, admin_token)
         route_url = _demo_route(stack, sim, admin_token)
+        _upload_rulesets(stack, admin_token)
         print(f"""
   Dashboard:   {stack.base_url}/admin      (login admin / {admin_password}, or staff:)
 {logins_text(staff)}

@@ -180,7 +180,8 @@ async def reply(request: web.Request) -> web.StreamResponse:
         sim.count("reply", "invalid_token")
         return error(400, "Invalid reply token")
     request_id = _request_id()
-    sim.record(gated, "reply", [user], body["messages"], None, request_id)
+    entry = sim.record(gated, "reply", [user], body["messages"], None, request_id)
+    entry["reply_token"] = body["replyToken"]  # which event was answered (benchmarks match on it)
     sim.count("reply", "accepted")
     answer = {"sentMessages": [{"id": str(sim.rng.getrandbits(60))} for _ in body["messages"]]}
     return await _lost_answer(request, "reply", json_response(200, answer, {"x-line-request-id": request_id}))
@@ -232,7 +233,7 @@ async def bot_info(request: web.Request) -> web.StreamResponse:
 
 def create_app(options: SimOptions | None = None) -> web.Application:
     """The simulator as an aiohttp application (API + ``/_sim/`` control API)."""
-    from linesim import control, login
+    from linesim import control, login, richmenus
 
     options = options or SimOptions()
     warm_up()
@@ -248,5 +249,6 @@ def create_app(options: SimOptions | None = None) -> web.Application:
     app.router.add_get("/v2/bot/info", bot_info)
     control.register(app)
     login.register(app)
+    richmenus.register(app)
     return app
 

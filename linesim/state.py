@@ -50,6 +50,22 @@ class Accepted:
 
 
 @dataclass
+class RichMenus:
+    """A channel's rich menus as LINE keeps them: objects, images, aliases, links, the default."""
+
+    menus: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> (content type, bytes)
+    aliases: dict[str, str] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)  # user id -> rich menu id
+    default: str | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"menus": self.menus, "images": {k: {"content_type": v[0], "bytes": v[1]}
+                                                for k, v in self.images.items()},
+                "aliases": self.aliases, "links": self.links, "default": self.default}
+
+
+@dataclass
 class Channel:
     name: str
     token: str
@@ -59,6 +75,7 @@ class Channel:
     month: str = ""
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     retry_keys: dict[str, Accepted] = field(default_factory=dict)
+    rich_menus: RichMenus = field(default_factory=lambda: RichMenus())
 
     def charge(self, recipients: int) -> None:
         self._roll_month()

@@ -252,3 +252,8 @@ def validate_request(endpoint: str, body: Any) -> list[Detail]:
         for index, message in enumerate(messages):
             details.extend(validate_message(message, f"messages[{index}]"))
     return details
+
+
+def validate_schema(schema_name: str, body: Any) -> list[Detail]:
+    """A request body checked against one named schema of the spec (rich menu requests)."""
+    return _schema_details(_validator(schema_name), body, "")

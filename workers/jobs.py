@@ -9,7 +9,7 @@ from app.models.base import utcnow
 from app.scenarios.matching import using_precomputed
 from app.services import events as event_service
 from app.services.line_edge import line_client
-from workers import event_signals
+from workers import conversation_jobs, event_signals
 from workers.runtime import boot
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,10 @@ def process_friend_events(channel: str, user_id: str) -> int:
     for reply in result.replies:
         outcome = line_client(settings, channel).reply(reply.reply_token, reply.messages)
         log.info("reply to event %s: %s", reply.event_id, outcome.outcome)
+    for handoff_id in result.effects.handoffs_opened:
+        conversation_jobs.enqueue_notice(handoff_id)
+    if result.effects.rich_menus:
+        conversation_jobs.link_rich_menus(channel, user_id, result.effects.rich_menus)
     return result.processed
 
 

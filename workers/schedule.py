@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models.base import utcnow
 from app.services import clicks, routes
 from app.services.ledger import friends_with_pending_events
-from workers import delivery_jobs, jobs, quota_jobs
+from workers import conversation_jobs, delivery_jobs, jobs, quota_jobs
 from workers.redis_watch import RedisWatch
 
 log = logging.getLogger(__name__)
@@ -55,4 +55,6 @@ SCHEDULE: list[PeriodicTask] = [
     PeriodicTask("drain_clicks", 1.0, clicks.drain),  # tracked-link clicks: Redis stream → link_clicks
     PeriodicTask("apply_route_logins", 5.0, lambda: routes.apply_pending(utcnow())),  # login/follow races
     PeriodicTask("resume_held", quota_jobs.RESUME_EVERY_SECONDS, quota_jobs.resume_held_deliveries),
+    PeriodicTask("sweep_conversations", conversation_jobs.SWEEP_SECONDS, conversation_jobs.sweep_conversations),
+    PeriodicTask("step_rich_menus", 5.0, conversation_jobs.sweep_step_rich_menus),
 ]

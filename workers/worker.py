@@ -19,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker
 
 from app.extensions import redis_handle
-from workers import delivery_jobs, jobs, quota_jobs, scenario_jobs  # noqa: F401 - preload before the first job
+from workers import conversation_jobs, delivery_jobs, jobs, quota_jobs, scenario_jobs  # noqa: F401 - preload before the first job
 from workers.queues import ALL_QUEUES, get_queue
 from workers.runtime import boot
 

@@ -43,6 +43,13 @@ def init_app(app: Flask) -> None:
     from app.admin.api_contacts import bp as contacts_api_bp
 
     app.register_blueprint(contacts_api_bp)
+    from app.admin.api_rulesets import bp as rulesets_api_bp
+
+    app.register_blueprint(rulesets_api_bp)
+
+    from app.admin.api_conversations import bp as conversations_api_bp
+
+    app.register_blueprint(conversations_api_bp)
 
     from app.admin.dashboard import init_app as init_dashboard
 

@@ -39,3 +39,10 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(fields_group)
     app.cli.add_command(segments_group)
     app.cli.add_command(friends_group)
+    from app.cli.rulesets import rulesets_group
+
+    app.cli.add_command(rulesets_group)
+
+    from app.cli.richmenus import richmenus_group
+
+    app.cli.add_command(richmenus_group)

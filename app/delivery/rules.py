@@ -1,4 +1,5 @@
-"""Keyword / postback rules of the scenarios a friend is in, applied inside the event's transaction.
+"""Keyword / postback rules of the scenarios a friend is in and of the channel's rule sets, applied
+inside the event's transaction.
 
 Replies go back through the reply API with the event's token (free); nothing here pushes.
 """
@@ -6,21 +7,28 @@ Replies go back through the reply API with the event's token (free); nothing her
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.conversations import handoffs, richmenu_links
+from app.conversations import log as conversation_log
+from app.conversations.rulesets import live_rulesets
 from app.delivery import enrollment as enrollments
 from app.delivery import goals
 from app.dialect import insert_for
+from app.models.conversations import KIND_REPLY, ConversationMessage
 from app.models.delivery import (
     DELIVERY_CANCELLED,
     DELIVERY_HELD,
     DELIVERY_QUEUED,
     DELIVERY_SENT,
     ENROLLMENT_ACTIVE,
+    ENROLLMENT_COMPLETED,
     ENROLLMENT_STOPPED,
     OPEN_DELIVERY_STATUSES,
     Delivery,
@@ -29,7 +37,7 @@ from app.models.delivery import (
     StepReply,
 )
 from app.models.friends import Friend, FriendTag
-from app.models.scenarios import Scenario
+from app.models.scenarios import SCENARIO_LIVE, Scenario
 from app.scenarios import schema as s
 from app.scenarios.matching import match_rule
 from app.scenarios.render import render_messages
@@ -41,43 +49,115 @@ STOP_KEYWORD = "keyword"
 REPLY_WINDOW = timedelta(hours=24)
 
 
-def on_incoming(session: Session, friend: Friend, *, event_id: int, reply_token: str | None, text: str | None,
-                postback: str | None, at: datetime, now: datetime) -> list[dict[str, Any]] | None:
-    """Apply the first matching rule of the friend's active scenarios (highest priority first).
+@dataclass
+class Effects:
+    """What a rule did that must reach LINE or staff after the commit (rich menu links, handoffs)."""
 
-    Without a match, a text may start a keyword-triggered scenario. Returns the rendered reply
-    messages when there is a reply token to answer with, else None.
+    handoffs_opened: list[int] = field(default_factory=list)
+    rich_menus: list[str] = field(default_factory=list)  # menu ids to link; "default" unlinks
+
+
+@dataclass(frozen=True)
+class RuleSource:
+    """Where a candidate rule comes from: a scenario the friend is in, or an account-wide rule set."""
+
+    rules: list[s.RuleDef]
+    enrollment: Enrollment | None = None
+    scenario: s.ScenarioDef | None = None
+    ruleset_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"scenario:{self.enrollment.scenario_id}" if self.enrollment else f"ruleset:{self.ruleset_id}"
+
+
+def answering_enrollments(session: Session, friend: Friend) -> list[Enrollment]:
+    """The enrollments whose scenario's rules answer this friend: the latest cycle of each live
+    scenario, active or completed (not stopped by a keyword or a block), highest priority first."""
+    rows = session.execute(
+        sa.select(Enrollment).join(Scenario, Scenario.id == Enrollment.scenario_id)
+        .where(Enrollment.friend_id == friend.id, Scenario.status == SCENARIO_LIVE)
+        .order_by(Scenario.priority.desc(), Enrollment.scenario_id, Enrollment.cycle.desc())
+    ).scalars().all()
+    latest: dict[str, Enrollment] = {}
+    for row in rows:
+        latest.setdefault(row.scenario_id, row)
+    return [e for e in latest.values() if e.status in (ENROLLMENT_ACTIVE, ENROLLMENT_COMPLETED)]
+
+
+def rule_sources(session: Session, friend: Friend) -> Iterator[RuleSource]:
+    """Candidates in matching order: the friend's live scenarios, then the channel's live rule sets."""
+    for enrollment in answering_enrollments(session, friend):
+        scn = definition_for(session, enrollment.scenario_id, enrollment.scenario_version)
+        if scn.rules:
+            yield RuleSource(scn.rules, enrollment=enrollment, scenario=scn)
+    for ruleset_id, ruleset in live_rulesets(session, friend.channel):
+        yield RuleSource(ruleset.rules, ruleset_id=ruleset_id)
+
+
+def _works_during_handoff(rule: s.RuleDef) -> bool:
+    """A friend waiting for staff can still stop the scenario or opt out."""
+    return any(isinstance(a, s.StopAction | s.OptOutAction) for a in rule.do)
+
+
+def on_incoming(session: Session, friend: Friend, *, event_id: int, reply_token: str | None, text: str | None,
+                postback: str | None, at: datetime, now: datetime,
+                effects: Effects | None = None,
+                logged: ConversationMessage | None = None) -> list[dict[str, Any]] | None:
+    """Apply the first matching rule: the friend's live scenarios' rules (highest priority first),
+    then the channel's live rule sets (highest priority first).
+
+    While a handoff is open only rules that stop or opt out act. Without a match, a text may start
+    a keyword-triggered scenario. Returns the rendered reply messages when there is a reply token
+    to answer with, else None; the reply is logged and the token marked used.
     """
+    effects = effects if effects is not None else Effects()
     if text is not None:
         record_step_reply(session, friend, event_id=event_id, at=at)
-    active = session.execute(
-        sa.select(Enrollment).join(Scenario, Scenario.id == Enrollment.scenario_id)
-        .where(Enrollment.friend_id == friend.id, Enrollment.status == ENROLLMENT_ACTIVE)
-        .order_by(Scenario.priority.desc(), Enrollment.id)
-    ).scalars().all()
-    for enrollment in active:
-        scn = definition_for(session, enrollment.scenario_id, enrollment.scenario_version)
-        rule = match_rule(scn.rules, text=text, postback=postback)
-        if rule is not None:
-            log.info("friend %s matched a rule of %s (enrollment %s)", friend.id, scn.id, enrollment.id)
-            reply = apply_actions(session, friend, enrollment, scn, rule.do, at=at, now=now)
-            return reply if reply_token else None
+    waiting = handoffs.open_handoff(session, friend.id) is not None
+    for source in rule_sources(session, friend):
+        rule = match_rule(source.rules, text=text, postback=postback)
+        if rule is None:
+            continue
+        if waiting and not _works_during_handoff(rule):
+            log.info("friend %s matched a rule of %s during a handoff: staff answer", friend.id, source.label)
+            return None
+        log.info("friend %s matched a rule of %s", friend.id, source.label)
+        reply = apply_actions(session, friend, source.enrollment, source.scenario, rule.do, at=at, now=now,
+                              effects=effects, source=source.label)
+        if reply and reply_token:
+            conversation_log.log_outgoing(session, friend.id, KIND_REPLY, reply, at,
+                                          scenario_id=source.enrollment.scenario_id if source.enrollment else None,
+                                          ruleset_id=source.ruleset_id, event_id=event_id)
+            if logged is not None:
+                logged.token_used = True
+            else:
+                conversation_log.mark_token_used(session, event_id)
+            return reply
+        return None
     if text is not None:
         enrollments.on_keyword(session, friend, text, now)
     return None
 
 
-def apply_actions(session: Session, friend: Friend, enrollment: Enrollment, scn: s.ScenarioDef,
-                  actions: list[Any], *, at: datetime, now: datetime) -> list[dict[str, Any]] | None:
-    """Run a rule's actions in order; the rendered reply, if the rule has one."""
+def apply_actions(session: Session, friend: Friend, enrollment: Enrollment | None, scn: s.ScenarioDef | None,
+                  actions: list[Any], *, at: datetime, now: datetime, effects: Effects | None = None,
+                  source: str = "") -> list[dict[str, Any]] | None:
+    """Run a rule's actions in order; the rendered reply, if the rule has one.
+
+    A rule set's rule has no enrollment: its ``stop`` stops every active enrollment of the friend.
+    """
+    effects = effects if effects is not None else Effects()
     reply: list[dict[str, Any]] | None = None
     for action in actions:
         if isinstance(action, s.ReplyAction):
             reply = render_messages(action.reply, display_name=friend.display_name, attributes=friend.attributes or {})
         elif isinstance(action, s.GotoAction):
-            goto(session, enrollment, action.goto, now)
+            if enrollment is not None:
+                goto(session, enrollment, action.goto, now)
         elif isinstance(action, s.StopAction):
-            stop(session, enrollment, now)
+            for target in [enrollment] if enrollment is not None else _active(session, friend):
+                stop(session, target, now)
         elif isinstance(action, s.TagAction):
             add_tag(session, friend, action.tag, at=at, now=now)
         elif isinstance(action, s.UntagAction):
@@ -87,11 +167,21 @@ def apply_actions(session: Session, friend: Friend, enrollment: Enrollment, scn:
         elif isinstance(action, s.EnrollAction):
             _enroll(session, friend, action.enroll, at=at, now=now)
         elif isinstance(action, s.GoalAction):
-            record_goal(session, enrollment, scn, action.goal, at)
+            if enrollment is not None and scn is not None:
+                record_goal(session, enrollment, scn, action.goal, at)
         elif isinstance(action, s.OptOutAction):
             friend.opted_out = True
         elif isinstance(action, s.OptInAction):
             friend.opted_out = False
+        elif isinstance(action, s.HandoffAction):
+            options = action.options
+            handoff = handoffs.open_for(session, friend, note=options.note, pause_steps=options.pause_steps,
+                                        source=source, now=now)
+            if handoff is not None:
+                effects.handoffs_opened.append(handoff.id)
+        elif isinstance(action, s.RichMenuAction):
+            richmenu_links.link_in_db(session, friend.id, action.rich_menu, now)
+            effects.rich_menus.append(action.rich_menu)
     return reply
 
 
@@ -102,6 +192,9 @@ def add_tag(session: Session, friend: Friend, tag: str, *, at: datetime, now: da
                             .returning(FriendTag.tag)).first()
     if added is not None:
         goals.for_friend(session, friend.id, goals.TAG, tag, at)
+def _active(session: Session, friend: Friend) -> list[Enrollment]:
+    return list(session.scalars(sa.select(Enrollment).where(Enrollment.friend_id == friend.id,
+                                                            Enrollment.status == ENROLLMENT_ACTIVE)))
 
 
 def goto(session: Session, enrollment: Enrollment, step_id: str, now: datetime) -> None:
@@ -116,6 +209,8 @@ def goto(session: Session, enrollment: Enrollment, step_id: str, now: datetime) 
     """
     session.flush()
     session.refresh(enrollment, with_for_update=True)
+    if enrollment.status == ENROLLMENT_COMPLETED:  # its rules still answer: a goto reopens it at that step
+        enrollment.status, enrollment.finished_at = ENROLLMENT_ACTIVE, None
     if enrollment.status != ENROLLMENT_ACTIVE:
         return
     in_flight = session.scalar(sa.select(Delivery.id).where(

@@ -21,10 +21,15 @@ from linebot.v3.messaging import (
     ApiClient,
     ApiException,
     Configuration,
+    CreateRichMenuAliasRequest,
     MessagingApi,
+    MessagingApiBlob,
     MulticastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
+    RichMenuBulkLinkRequest,
+    RichMenuRequest,
+    UpdateRichMenuAliasRequest,
 )
 
 from app.line import limits
@@ -121,7 +126,7 @@ class LineClient:
     """One ``ApiClient`` (one urllib3 pool) per channel and process; thread-safe like urllib3."""
 
     def __init__(self, base_url: str, access_token: str, *, pool_size: int = 100,
-                 connect_timeout: float = 3.0, read_timeout: float = 10.0) -> None:
+                 connect_timeout: float = 3.0, read_timeout: float = 10.0, data_base_url: str | None = None) -> None:
         configuration = Configuration(host=base_url.rstrip("/"), access_token=access_token)
         configuration.retries = False  # retries happen in one place (the sender), with the same retry key
         configuration.connection_pool_maxsize = pool_size
@@ -129,6 +134,10 @@ class LineClient:
         self.timeout = (connect_timeout, read_timeout)
         self._api_client = ApiClient(configuration)
         self._api = MessagingApi(self._api_client)
+        # uploads (rich menu images) go to the data host; a small pool, created on first use
+        self._data_base_url = (data_base_url or base_url).rstrip("/")
+        self._access_token = access_token
+        self._blob: MessagingApiBlob | None = None
 
     def close(self) -> None:
         """Release the pool's sockets (``ApiClient.close`` alone does not)."""
@@ -206,6 +215,53 @@ class LineClient:
         finally:
             record_line_call(endpoint, outcome, time.perf_counter() - started)
 
+    # --- rich menus (SPEC §9); each raises ``LineApiError`` ------------------------------------
+
+    def create_rich_menu(self, menu: dict[str, Any]) -> str:
+        """Create the menu object (camelCase as LINE wants it); LINE's new rich menu id."""
+        request = RichMenuRequest.from_dict(menu)
+        return str(self._fetch("richmenu", lambda **kw: self._api.create_rich_menu(request, **kw)).rich_menu_id)
+
+    def validate_rich_menu(self, menu: dict[str, Any]) -> None:
+        request = RichMenuRequest.from_dict(menu)
+        self._fetch("richmenu_validate", lambda **kw: self._api.validate_rich_menu_object(request, **kw))
+
+    def upload_rich_menu_image(self, rich_menu_id: str, image: bytes, content_type: str) -> None:
+        """Upload the menu's image to the data host (``LINE_DATA_API_BASE_URL``)."""
+        blob = self._blob_api()
+        self._fetch("richmenu_content", lambda **kw: blob.set_rich_menu_image(
+            rich_menu_id, image, _headers={"Content-Type": content_type}, **kw))
+
+    def set_rich_menu_alias(self, alias_id: str, rich_menu_id: str, *, exists: bool) -> None:
+        """Point ``alias_id`` at the menu (create it, or move it when it exists)."""
+        if exists:
+            update = UpdateRichMenuAliasRequest(richMenuId=rich_menu_id)
+            self._fetch("richmenu_alias", lambda **kw: self._api.update_rich_menu_alias(alias_id, update, **kw))
+        else:
+            create = CreateRichMenuAliasRequest(richMenuAliasId=alias_id, richMenuId=rich_menu_id)
+            self._fetch("richmenu_alias", lambda **kw: self._api.create_rich_menu_alias(create, **kw))
+
+    def link_rich_menu(self, user_id: str, rich_menu_id: str) -> None:
+        self._fetch("richmenu_link", lambda **kw: self._api.link_rich_menu_id_to_user(user_id, rich_menu_id, **kw))
+
+    def link_rich_menu_many(self, user_ids: list[str], rich_menu_id: str) -> None:
+        """Link up to 500 users in one request."""
+        request = RichMenuBulkLinkRequest(richMenuId=rich_menu_id, userIds=user_ids)
+        self._fetch("richmenu_link", lambda **kw: self._api.link_rich_menu_id_to_users(request, **kw))
+
+    def unlink_rich_menu(self, user_id: str) -> None:
+        self._fetch("richmenu_link", lambda **kw: self._api.unlink_rich_menu_id_from_user(user_id, **kw))
+
+    def set_default_rich_menu(self, rich_menu_id: str) -> None:
+        self._fetch("richmenu_default", lambda **kw: self._api.set_default_rich_menu(rich_menu_id, **kw))
+
+    def _blob_api(self) -> MessagingApiBlob:
+        if self._blob is None:
+            configuration = Configuration(host=self._data_base_url, access_token=self._access_token)
+            configuration.retries = False
+            self._blob = MessagingApiBlob(ApiClient(configuration))
+        return self._blob
+
     def quota_limit(self) -> int | None:
         """The month's message limit; None when the plan has no limit. Raises ``LineApiError``."""
         quota = self._fetch("quota", self._api.get_message_quota)
@@ -221,15 +277,17 @@ _clients: dict[str, tuple[int, str, str, LineClient]] = {}
 _clients_lock = threading.Lock()
 
 
-def client_for(channel_name: str, base_url: str, access_token: str) -> LineClient:
+def client_for(channel_name: str, base_url: str, access_token: str, data_base_url: str | None = None) -> LineClient:
     """The process-wide client for a channel; re-created after a fork (pools must not be shared)."""
     pid = os.getpid()
     entry = _clients.get(channel_name)
-    if entry is not None and entry[:3] == (pid, base_url, access_token):
+    if entry is not None and entry[:3] == (pid, base_url, access_token) and (
+            data_base_url is None or entry[3]._data_base_url == data_base_url.rstrip("/")):
         return entry[3]
     with _clients_lock:
         entry = _clients.get(channel_name)
-        if entry is None or entry[:3] != (pid, base_url, access_token):
-            entry = (pid, base_url, access_token, LineClient(base_url, access_token))
+        if entry is None or entry[:3] != (pid, base_url, access_token) or (
+                data_base_url is not None and entry[3]._data_base_url != data_base_url.rstrip("/")):
+            entry = (pid, base_url, access_token, LineClient(base_url, access_token, data_base_url=data_base_url))
             _clients[channel_name] = entry
         return entry[3]

@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from app import heartbeat
+from app.conversations.handoffs import count_open as count_open_handoffs
 from app.extensions import db, redis_handle
 from app.metrics.measurement import measurement_metrics
 from app.metrics.recorder import INF, LATENCY_BUCKETS, LINE_CALLS_KEY, LINE_LATENCY_KEY, QUOTA_ALERTS_KEY
@@ -91,6 +92,8 @@ class SteplineCollector(Collector):
             lag = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
             yield GaugeMetricFamily("stepline_scheduler_lag_seconds",
                                     "Age of the oldest due enrollment not yet claimed by the scheduler", value=lag)
+            yield GaugeMetricFamily("stepline_handoffs_open", "Friends handed to staff and waiting for an answer",
+                                    value=count_open_handoffs(session))
             yield from self._quota(session, now)
 
     def _quota(self, session: sa.orm.Session, now: datetime) -> Iterator[Metric]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import replace
-from typing import Any, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -34,6 +34,8 @@ from app.scenarios.yamlpos import (
     locate,
 )
 
+M = TypeVar("M", bound=BaseModel)
+
 
 def parse_scenario(text: str, source_name: str = "<input>") -> ScenarioDef:
     """Parse one document; raise :class:`ScenarioInvalid` listing every problem found."""
@@ -46,17 +48,23 @@ def parse_scenario(text: str, source_name: str = "<input>") -> ScenarioDef:
 def parse_scenarios(files: list[tuple[str, str]]) -> list[ScenarioDef]:
     """Parse ``(name, text)`` pairs all-or-nothing: errors of every file are raised together,
     and two files declaring the same scenario id is an error too."""
+    return parse_documents(files, ScenarioDef, "scenario")
+
+
+def parse_documents(files: list[tuple[str, str]], model: type[M], what: str) -> list[M]:
+    """Parse ``(name, text)`` pairs into ``model`` documents (scenarios, rule sets, rich menus)
+    all-or-nothing, with positioned errors; two files with the same ``id`` is an error too."""
     issues: list[Issue] = []
-    parsed: list[ScenarioDef] = []
+    parsed: list[M] = []
     first_file: dict[str, str] = {}
     for name, text in files:
-        scenario, file_issues, root = _parse(text, name)
+        scenario, file_issues, root = _parse(text, name, model)
         issues.extend(file_issues)
         if scenario is None:
             continue
-        if scenario.id in first_file:
+        if scenario.id in first_file:  # type: ignore[attr-defined]
             issues.append(_issue(name, locate(root, ["id"], at_key=False), ["id"],
-                                 f"duplicate scenario id {scenario.id!r} (also in {first_file[scenario.id]})"))
+                                 f"duplicate {what} id {scenario.id!r} (also in {first_file[scenario.id]})"))
         else:
             first_file[scenario.id] = name
             parsed.append(scenario)
@@ -65,7 +73,7 @@ def parse_scenarios(files: list[tuple[str, str]]) -> list[ScenarioDef]:
     return parsed
 
 
-def _parse(text: str, name: str) -> tuple[ScenarioDef | None, list[Issue], Node | None]:
+def _parse(text: str, name: str, model: type[Any] = ScenarioDef) -> tuple[Any, list[Issue], Node | None]:
     """(scenario or None, issues sorted by position, node tree for positions).
 
     Bounded work whatever the text (SPEC §12): :class:`app.limits.DocumentTooLarge` past the size
@@ -95,12 +103,13 @@ def _parse(text: str, name: str) -> tuple[ScenarioDef | None, list[Issue], Node 
     issues = [_issue(name, key, [], f"duplicate key {key_name!r} in one mapping") for key, key_name in
               duplicate_keys(root)]
     if data is None:
-        return None, [Issue(name, 1, 1, "", "empty document: expected a scenario mapping")], root
+        what = "scenario" if model is ScenarioDef else "document"
+        return None, [Issue(name, 1, 1, "", f"empty document: expected a {what} mapping")], root
     try:
-        scenario: ScenarioDef | None = ScenarioDef.model_validate(data)
+        scenario = model.model_validate(data)
     except ValidationError as exc:
         scenario = None
-        issues.extend(_from_pydantic(name, Locator(root), exc.errors()))
+        issues.extend(_from_pydantic(name, Locator(root), exc.errors(), model))
     issues.sort(key=lambda i: (i.line or 0, i.column or 0, i.path))
     if len(issues) > MAX_REPORTED_ERRORS:
         left = len(issues) - MAX_REPORTED_ERRORS
@@ -164,7 +173,8 @@ def format_path(path: list[str | int]) -> str:
     return out
 
 
-def _from_pydantic(name: str, locator: Locator, errors: list[ErrorDetails]) -> list[Issue]:
+def _from_pydantic(name: str, locator: Locator, errors: list[ErrorDetails],
+                   model: type[Any] = ScenarioDef) -> list[Issue]:
     """Issues for pydantic's errors: every one located (cheap), the messages (difflib hints)
     written only for the first ``MAX_REPORTED_ERRORS`` by position; the rest are only counted."""
     located: list[tuple[Issue, ErrorDetails | None, list[Any]]] = []
@@ -179,7 +189,8 @@ def _from_pydantic(name: str, locator: Locator, errors: list[ErrorDetails]) -> l
         node = locator.locate(path, at_key=err["type"] == "extra_forbidden")
         located.append((_issue(name, node, path, ""), err, loc))
     located.sort(key=lambda item: (item[0].line or 0, item[0].column or 0, item[0].path))
-    return [issue if err is None else replace(issue, message=_message(err, loc) if index < MAX_REPORTED_ERRORS else "")
+    return [issue if err is None
+            else replace(issue, message=_message(err, loc, model) if index < MAX_REPORTED_ERRORS else "")
             for index, (issue, err, loc) in enumerate(located)]
 
 
@@ -197,7 +208,7 @@ def _unknown_union_key(err: ErrorDetails) -> tuple[str, str] | None:
     return unknown[0], f"unknown key {unknown[0]!r}{hint} {err['msg']}"
 
 
-def _message(err: ErrorDetails, loc: list[str | int]) -> str:
+def _message(err: ErrorDetails, loc: list[str | int], model: type[Any] = ScenarioDef) -> str:
     """What was expected, in the admin's terms."""
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == ERROR_TYPE:
@@ -205,7 +216,7 @@ def _message(err: ErrorDetails, loc: list[str | int]) -> str:
     if kind == "missing":
         return f"missing required field {loc[-1]!r}"
     if kind == "extra_forbidden":
-        known = _fields_at(loc[:-1])
+        known = _fields_at(loc[:-1], model)
         hint = ""
         close = difflib.get_close_matches(str(loc[-1]), known or [], n=1)
         if close:
@@ -232,9 +243,9 @@ def _message(err: ErrorDetails, loc: list[str | int]) -> str:
     return msg
 
 
-def _fields_at(loc: list[str | int]) -> list[str] | None:
+def _fields_at(loc: list[str | int], root_model: type[Any] = ScenarioDef) -> list[str] | None:
     """Field names (as written in documents) of the model at a pydantic error location."""
-    tp: Any = ScenarioDef
+    tp: Any = root_model
     for part in loc:
         tp = _child(tp, part)
         if tp is None:

@@ -6,6 +6,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 
 from app.scenarios.regex import keyword_search
 from app.scenarios.rule_defs import KeywordWhen, PostbackWhen, RuleDef
@@ -39,6 +40,12 @@ def using_precomputed(results: Mapping[MatchKey, bool]) -> Iterator[None]:
         _precomputed.reset(token)
 
 
+@lru_cache(maxsize=65536)
+def _normalized(keyword: str) -> str:
+    """Keywords are few and fixed: normalise each once (1,000 rules are scanned per message)."""
+    return normalize(keyword)
+
+
 def keyword_matches(keywords: Iterable[str], match: str, text: str) -> bool:
     """Whether ``text`` fits any keyword under ``match`` (see :func:`_keyword_matches`), from the
     precomputed answers when there are some for it."""
@@ -57,25 +64,33 @@ def _keyword_matches(keywords: Iterable[str], match: str, text: str) -> bool:
     ``regex`` keywords run on RE2 (app/scenarios/regex.py): linear in the text, so a friend's
     message cannot hold the friend's transaction (and SQLite's write lock) for long.
     """
-    said = normalize(text)
+    return _said_matches(keywords, match, normalize(text))
+
+
+def _said_matches(keywords: Iterable[str], match: str, said: str) -> bool:
     for keyword in keywords:
         if match == "regex":
             if keyword_search(keyword, said):
                 return True
         elif match == "contains":
-            if normalize(keyword) in said:
+            if _normalized(keyword) in said:
                 return True
-        elif normalize(keyword) == said:
+        elif _normalized(keyword) == said:
             return True
     return False
 
 
 def match_rule(rules: Iterable[RuleDef], *, text: str | None = None, postback: str | None = None) -> RuleDef | None:
     """The first rule whose ``when`` fits the friend's text or postback data, else None."""
+    said = normalize(text) if text is not None else None
     for rule in rules:
         when = rule.when
-        if isinstance(when, KeywordWhen) and text is not None and keyword_matches(when.keyword, when.match, text):
-            return rule
+        if isinstance(when, KeywordWhen) and said is not None and text is not None:
+            # regexes answer from the precomputed results (matched before the write lock was taken)
+            hit = (keyword_matches(when.keyword, when.match, text) if when.match == "regex"
+                   else _said_matches(when.keyword, when.match, said))
+            if hit:
+                return rule
         if isinstance(when, PostbackWhen) and postback is not None and when.postback == postback:
             return rule
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
@@ -106,18 +107,51 @@ class OptInAction(StrictModel):
     opt_in: Literal[True]
 
 
+class HandoffOptions(StrictModel):
+    note: Annotated[str, Field(max_length=1000)] | None = None
+    pause_steps: bool = False
+
+
+class HandoffAction(StrictModel):
+    """Hand the friend to staff: rule replies stop until the handoff is closed (SPEC §9)."""
+
+    handoff: Literal[True] | HandoffOptions
+
+    @property
+    def options(self) -> HandoffOptions:
+        return self.handoff if isinstance(self.handoff, HandoffOptions) else HandoffOptions()
+
+
+RICH_MENU_ID_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
+
+
+def _rich_menu_id(v: str) -> str:
+    return check_pattern(v, RICH_MENU_ID_PATTERN, "a rich menu id ([a-z0-9_-], at most 32) or default")
+
+
+RichMenuId = Annotated[str, AfterValidator(_rich_menu_id)]
+
+
+class RichMenuAction(StrictModel):
+    """Link a rich menu (by its id) to the friend; ``default`` unlinks (the channel default shows)."""
+
+    rich_menu: RichMenuId
+
+
 if TYPE_CHECKING:
     WhenDef = KeywordWhen | PostbackWhen
     ActionDef = (ReplyAction | GotoAction | StopAction | TagAction | UntagAction | SetAction | EnrollAction
-                 | GoalAction | OptOutAction | OptInAction)
+                 | GoalAction | OptOutAction | OptInAction | HandoffAction | RichMenuAction)
 else:
     WhenDef = keyed_union("expected one of: {keyword: [...], match: exact|contains|regex}, {postback: data}",
                           ("keyword", KeywordWhen), ("postback", PostbackWhen))
     ActionDef = keyed_union(
-        "expected an action: one of reply, goto, stop, tag, untag, set, enroll, goal, opt_out, opt_in",
+        "expected an action: one of reply, goto, stop, tag, untag, set, enroll, goal, opt_out, opt_in, handoff,"
+        " rich_menu",
         ("reply", ReplyAction), ("goto", GotoAction), ("stop", StopAction), ("tag", TagAction),
         ("untag", UntagAction), ("set", SetAction), ("enroll", EnrollAction), ("goal", GoalAction),
-        ("opt_out", OptOutAction), ("opt_in", OptInAction))
+        ("opt_out", OptOutAction), ("opt_in", OptInAction), ("handoff", HandoffAction),
+        ("rich_menu", RichMenuAction))
 
 
 

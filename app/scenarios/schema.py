@@ -26,6 +26,7 @@ from app.scenarios.rule_defs import (
     EnrollAction,
     GoalAction,
     GotoAction,
+    HandoffAction,
     Keywords,
     KeywordWhen,
     MatchMode,
@@ -33,6 +34,8 @@ from app.scenarios.rule_defs import (
     OptOutAction,
     PostbackWhen,
     ReplyAction,
+    RichMenuAction,
+    RichMenuId,
     RuleDef,
     ScenarioId,
     SetAction,
@@ -48,7 +51,8 @@ from app.scenarios.rule_defs import (
 __all__ = [
     "ClickOn", "EventOn", "GoalOn", "TagOn",
     "ActionDef", "AfterAt", "AtDef", "AtMostEvery", "DayAt", "EnrollAction", "Frequency", "GoalAction", "GoalDef",
-    "GotoAction", "KeywordWhen", "OptInAction", "OptOutAction", "PostbackWhen", "ReplyAction", "RuleDef",
+    "GotoAction", "HandoffAction", "KeywordWhen", "OptInAction", "OptOutAction", "PostbackWhen", "ReplyAction",
+    "RichMenuAction", "RuleDef",
     "ScenarioDef", "SendWindowDef", "SetAction", "StartDef", "StepDef", "StopAction", "TagAction", "UntagAction",
     "WaitAt", "WhenDef", "WindowDef", "WEEKDAYS",
 ]
@@ -189,6 +193,8 @@ class StepDef(StrictModel):
     at: AtDef
     messages: Messages
     if_: FilterNode | None = Field(None, alias="if")  # checked when the step falls due; no match: skipped
+    # link this rich menu to the friend once the step is sent ("default" unlinks); SPEC §9
+    rich_menu: RichMenuId | None = None
 
 
 if TYPE_CHECKING:

@@ -10,9 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.conversations import log as conversation_log
 from app.delivery import enrollment
 from app.delivery.blocking import stop_for_block
-from app.delivery.rules import on_incoming
+from app.delivery.rules import Effects, on_incoming
 from app.models.delivery import ENROLLMENT_ACTIVE, Enrollment
 from app.models.events import EVENT_FAILED, EVENT_PROCESSED, WebhookEvent
 from app.models.friends import Friend
@@ -39,6 +40,7 @@ class ProcessResult:
     processed: int = 0
     failed: int = 0
     replies: list[PendingReply] = field(default_factory=list)
+    effects: Effects = field(default_factory=Effects)  # rich menu links and handoffs to tell LINE / staff about
 
 
 def pending_events(session: Session, channel: str, user_id: str) -> list[WebhookEvent]:
@@ -106,7 +108,7 @@ def process_friend_events(
     for event in pending_events(session, channel, user_id):
         try:
             with session.begin_nested():
-                reply = _apply(session, friend, event, now)
+                reply = _apply(session, friend, event, now, result.effects)
                 event.status, event.error, event.processed_at = EVENT_PROCESSED, None, now
             result.processed += 1
             if reply:
@@ -118,7 +120,8 @@ def process_friend_events(
     return result
 
 
-def _apply(session: Session, friend: Friend, event: WebhookEvent, now: datetime) -> PendingReply | None:
+def _apply(session: Session, friend: Friend, event: WebhookEvent, now: datetime,
+           effects: Effects) -> PendingReply | None:
     payload = event.payload
     if event.type == "follow":
         change = friend_state.apply_follow(friend, event.timestamp)
@@ -137,10 +140,10 @@ def _apply(session: Session, friend: Friend, event: WebhookEvent, now: datetime)
             enrollment.on_start_field_changed(session, friend, "last_message_at", now)
         message = payload.get("message") or {}
         text = message.get("text") if message.get("type") == "text" else None
-        return _on_incoming(session, friend, event, text=text, postback=None, now=now)
+        return _on_incoming(session, friend, event, text=text, postback=None, now=now, effects=effects)
     if event.type == "postback":
         data = (payload.get("postback") or {}).get("data")
-        return _on_incoming(session, friend, event, text=None, postback=data, now=now)
+        return _on_incoming(session, friend, event, text=None, postback=data, now=now, effects=effects)
     return None
 
 
@@ -153,11 +156,14 @@ def _on_follow(session: Session, friend: Friend, event: WebhookEvent, change: fr
 
 
 def _on_incoming(session: Session, friend: Friend, event: WebhookEvent, *, text: str | None,
-                 postback: str | None, now: datetime) -> PendingReply | None:
-    """Keyword / postback rules; a reply is answered with the event's token after the commit."""
+                 postback: str | None, now: datetime, effects: Effects) -> PendingReply | None:
+    """Log the message, run keyword / postback rules; a reply is answered with the event's token
+    after the commit."""
     reply_token = event.payload.get("replyToken") if event.mode != "standby" else None
+    logged = conversation_log.log_incoming(session, friend, event_type=event.type, payload=event.payload,
+                                           event_id=event.id, at=event.timestamp, reply_token=reply_token)
     messages = on_incoming(session, friend, event_id=event.id, reply_token=reply_token, text=text,
-                           postback=postback, at=event.timestamp, now=now)
+                           postback=postback, at=event.timestamp, now=now, effects=effects, logged=logged)
     if messages and reply_token:
         return PendingReply(reply_token, messages, event.webhook_event_id)
     return None

@@ -19,4 +19,5 @@ def line_client(settings: Settings, channel_name: str) -> LineClient:
     channel = settings.channel(channel_name)
     if channel is None:
         raise KeyError(f"channel {channel_name!r} is not configured ({channel_env_hint(channel_name)})")
-    return client_for(channel.name, settings.line_api_base_url, channel.access_token)
+    return client_for(channel.name, settings.line_api_base_url, channel.access_token,
+                      settings.line_data_api_base_url)

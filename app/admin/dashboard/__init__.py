@@ -71,6 +71,7 @@ def init_app(app: Flask) -> None:
         views_audit,
         views_auth,
         views_contacts,
+        views_conversations,
         views_deliveries,
         views_friends,
         views_overview,

@@ -11,6 +11,7 @@ from app.admin.dashboard.queries_friends import friend_enrollments, friend_timel
 from app.extensions import db
 from app.models.friends import Friend
 from app.services import fields as fields_service
+from app.services.conversations import friend_conversation_state
 
 
 @bp.route("/friends/<int:friend_id>")
@@ -25,5 +26,6 @@ def friend(friend_id: int) -> str:
         enrollments = friend_enrollments(session, friend_id)
         timeline = friend_timeline(session, row)
         fields = fields_service.list_fields(session)
+        conversation = friend_conversation_state(session, row)
     return render_template("dashboard/friend.html", section="friends", friend=row, tags=tags,
-                           enrollments=enrollments, timeline=timeline, fields=fields)
+                           enrollments=enrollments, timeline=timeline, fields=fields, **conversation)

@@ -1,0 +1,74 @@
+"""``flask --app wsgi rulesets ...``: validate, load, list, pause and resume rule sets (files under ``rules/``)."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from app import current_settings
+from app.cli.scenarios import _read_files, _reported_errors
+from app.extensions import db
+from app.models.base import utcnow
+from app.services import rulesets as service
+
+
+@click.group("rulesets")
+def rulesets_group() -> None:
+    """Account-wide keyword / postback rules (自動応答)."""
+
+
+def _channels() -> set[str]:
+    return set(current_settings().channels)
+
+
+@rulesets_group.command("validate")
+@click.argument("paths", nargs=-1, required=True)
+@with_appcontext
+def validate(paths: tuple[str, ...]) -> None:
+    """Check rule set files (the same checks as load) without storing anything."""
+    files = _read_files(paths)
+    with _reported_errors(), db.session() as session:
+        defs = service.validate(files, session, _channels())
+    for ruleset in defs:
+        click.echo(f"ok: {ruleset.id} ({len(ruleset.rules)} rules)")
+
+
+@rulesets_group.command("load")
+@click.argument("paths", nargs=-1, required=True)
+@with_appcontext
+def load(paths: tuple[str, ...]) -> None:
+    """Store rule set files atomically (one invalid file changes nothing)."""
+    files = _read_files(paths)
+    with _reported_errors(), db.transaction() as session:
+        items = service.upload(session, files, utcnow(), _channels())
+        lines = [f"{item.action}: {item.ruleset.id} v{item.version} ({item.ruleset.status})" for item in items]
+    for line in lines:
+        click.echo(line)
+
+
+@rulesets_group.command("list")
+def list_command() -> None:
+    """Every rule set with its status, priority and version."""
+    with db.session() as session:
+        for row in service.list_rulesets(session):
+            click.echo(f"{row.id}\t{row.status}\tpriority={row.priority}\tv{row.version}\t{row.channel}\t{row.name}")
+
+
+def _set(ruleset_id: str, live: bool) -> None:
+    with _reported_errors(), db.transaction() as session:
+        row = service.set_status(session, ruleset_id, live, utcnow())
+        click.echo(f"{row.id}: {row.status}")
+
+
+@rulesets_group.command("pause")
+@click.argument("ruleset_id")
+def pause(ruleset_id: str) -> None:
+    """Stop a rule set from answering."""
+    _set(ruleset_id, False)
+
+
+@rulesets_group.command("resume")
+@click.argument("ruleset_id")
+def resume(ruleset_id: str) -> None:
+    """Make a rule set answer again."""
+    _set(ruleset_id, True)

@@ -1,0 +1,34 @@
+"""Which rich menu a friend has: rows of ``friend_rich_menus`` (no row: the channel default)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.dialect import insert_for
+from app.models.conversations import FriendRichMenu, RichMenu
+
+log = logging.getLogger(__name__)
+DEFAULT = "default"
+
+
+def link_in_db(session: Session, friend_id: int, menu_id: str, now: datetime) -> bool:
+    """Record the link (``default``: remove it); False when the menu is not loaded."""
+    if menu_id == DEFAULT:
+        session.execute(sa.delete(FriendRichMenu).where(FriendRichMenu.friend_id == friend_id))
+        return True
+    if session.get(RichMenu, menu_id) is None:
+        log.warning("rich menu %s is not loaded; friend %s keeps their menu", menu_id, friend_id)
+        return False
+    session.execute(insert_for(session)(FriendRichMenu).values(friend_id=friend_id, rich_menu_id=menu_id, linked_at=now)
+                    .on_conflict_do_update(index_elements=["friend_id"],
+                                           set_={"rich_menu_id": menu_id, "linked_at": now}))
+    return True
+
+
+def rich_menu_of(session: Session, friend_id: int) -> str | None:
+    """The friend JSON's ``rich_menu``: the linked menu's id, or None (the channel default)."""
+    return session.scalar(sa.select(FriendRichMenu.rich_menu_id).where(FriendRichMenu.friend_id == friend_id))
