@@ -8,7 +8,7 @@ import os
 from flask import Flask
 
 from app import logs
-from app.config import Settings, load_settings
+from app.config import Settings, bind_settings, load_settings
 from app.extensions import db, redis_handle
 from app.secret_key import instance_secret_key
 
@@ -62,18 +62,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def bind_services(settings: Settings) -> None:
     """Point the process-wide handles at the configured database and Redis."""
-    global _bound_settings
     db.bind(settings.database_url)
     redis_handle.bind(settings.redis_url)
-    _bound_settings = settings
-
-
-_bound_settings: Settings | None = None
-
-
-def bound_settings() -> Settings | None:
-    """The settings this process was bound with (by ``create_app`` or a worker's boot)."""
-    return _bound_settings
+    bind_settings(settings)
 
 
 def _register_optional_blueprints(app: Flask) -> None:

@@ -159,3 +159,17 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     if "database_url" in overrides:
         values["database_url"] = normalize_database_url(str(overrides["database_url"]))
     return Settings(**values)  # type: ignore[arg-type]
+
+
+_bound: Settings | None = None
+
+
+def bind_settings(settings: Settings) -> None:
+    """Remember the settings this process runs with (``create_app`` or a worker's boot)."""
+    global _bound
+    _bound = settings
+
+
+def bound_settings() -> Settings | None:
+    """The settings this process was bound with; the domain reads them here, never from ``app``."""
+    return _bound

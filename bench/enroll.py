@@ -27,8 +27,8 @@ from app.delivery.audience import audience_impact, enroll_audience  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.migrate import upgrade_to_head  # noqa: E402
 from app.models.scenarios import Scenario  # noqa: E402
+from app.scenarios.store import definition_for  # noqa: E402
 from app.services import scenarios as service  # noqa: E402
-from app.services.definitions import definition_for  # noqa: E402
 
 TARGET = 20_000
 NOW = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)

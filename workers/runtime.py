@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 
-from app import bind_services, bound_settings, logs
-from app.config import Settings, load_settings
+from app import bind_services, logs
+from app.config import Settings, bound_settings, load_settings
 
 
 def boot() -> Settings:

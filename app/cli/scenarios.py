@@ -19,7 +19,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import bound_settings
+from app.config import bound_settings
 from app.delivery.audience import audience_size, enroll_audience
 from app.errors import SteplineError
 from app.extensions import db

@@ -29,8 +29,8 @@ from app.models.friends import FRIEND_ACTIVE, Friend
 from app.models.scenarios import SCENARIO_LIVE, Scenario
 from app.scenarios.filters import segments_named
 from app.scenarios.schema import ScenarioDef
+from app.scenarios.store import definition_for
 from app.scenarios.timeline import first_step, steps_due_by
-from app.services.definitions import definition_for
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from app.friends.segments import segment_filters
 from app.friends.sql import FRIENDS, compile_filter
 from app.models.delivery import DELIVERY_QUEUED, DELIVERY_SKIPPED, Delivery, Enrollment
 from app.scenarios.filters import FilterNode, segments_named
-from app.services.definitions import definition_for
+from app.scenarios.store import definition_for
 
 SKIP_CONDITION = "condition"
 

@@ -40,8 +40,8 @@ from app.models.friends import Friend, FriendTag
 from app.models.scenarios import SCENARIO_LIVE, Scenario
 from app.scenarios.matching import keyword_matches
 from app.scenarios.schema import AtMostEvery, ScenarioDef
+from app.scenarios.store import definition_for, live_scenarios
 from app.scenarios.timeline import first_step, step_due
-from app.services.definitions import definition_for, live_scenarios
 
 log = logging.getLogger(__name__)
 

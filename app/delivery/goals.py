@@ -15,7 +15,7 @@ from app.dialect import insert_for
 from app.errors import NotFound
 from app.models.delivery import Enrollment, GoalConversion
 from app.scenarios import schema as s
-from app.services.definitions import definition_for
+from app.scenarios.store import definition_for
 
 CLICK, EVENT, TAG = "click", "event", "tag"
 

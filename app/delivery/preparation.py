@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app import bound_settings
+from app.config import bound_settings
 from app.delivery.backoff import MAX_ATTEMPTS, gives_up
 from app.delivery.grouping import Item
 from app.delivery.outcomes import SendSummary
@@ -32,7 +32,7 @@ from app.models.delivery import (
 from app.models.friends import Friend
 from app.scenarios.render import content_key, render_messages, uses_variables
 from app.scenarios.schema import StepDef
-from app.services.definitions import definition_for
+from app.scenarios.store import definition_for
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from app.dialect import among, plain_rows, table_of
 from app.errors import NotFound
 from app.models.delivery import ENROLLMENT_ACTIVE, Delivery, Enrollment
+from app.scenarios.store import definition_for
 from app.scenarios.timeline import next_step
-from app.services.definitions import definition_for
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from app.models.scenarios import SCENARIO_LIVE, Scenario
 from app.scenarios import schema as s
 from app.scenarios.matching import match_rule
 from app.scenarios.render import render_messages
-from app.services.definitions import definition_for
+from app.scenarios.store import definition_for
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from app.models.delivery import (
     Enrollment,
 )
 from app.models.scenarios import SCENARIO_LIVE, Scenario
+from app.scenarios.store import definition_for
 from app.scenarios.timeline import SKIP_AFTER_END
-from app.services.definitions import definition_for
 
 log = logging.getLogger(__name__)
 

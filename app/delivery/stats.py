@@ -30,7 +30,7 @@ from app.models.delivery import (
 )
 from app.models.measure import LinkClick
 from app.models.scenarios import Scenario
-from app.services.definitions import definition_for
+from app.scenarios.store import definition_for
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from app.models.base import utcnow
 from app.models.delivery import DELIVERY_QUEUED, Delivery
 from app.models.friends import FRIEND_TEST, Friend
 from app.models.scenarios import Scenario
-from app.services.definitions import definition_for
+from app.scenarios.store import definition_for
 
 USER_ID = re.compile(r"U[0-9a-f]{32}")
 MAX_TEST_USERS = 50

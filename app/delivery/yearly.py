@@ -20,8 +20,8 @@ from app.models.delivery import ENROLLMENT_ACTIVE, Enrollment
 from app.models.friends import FRIEND_ACTIVE, Friend
 from app.models.scenarios import SCENARIO_LIVE, Scenario
 from app.scenarios.schema import ScenarioDef
+from app.scenarios.store import definition_for
 from app.scenarios.timeline import after_end, first_step, following_yearly
-from app.services.definitions import definition_for
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from app.quota.months import day_of, month_bounds, month_last_day
 from app.quota.tracker import status
 from app.quota.usage import quota_config
 from app.scenarios.schema import ScenarioDef
+from app.scenarios.store import definition_for
 from app.scenarios.timeline import after_end, next_step
-from app.services.definitions import definition_for
 
 
 class ForecastDay(NamedTuple):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app import bound_settings
-from app.config import Settings
+from app.config import Settings, bound_settings
 from app.quota.plans import plan_limit
 
 ALERT_THRESHOLDS = (80, 100)  # percent of the monthly limit (SPEC §4)

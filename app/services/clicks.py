@@ -29,7 +29,7 @@ from app.measure.links import LinkRef, LinkSigner
 from app.measure.tracking import links_of
 from app.models.delivery import Delivery
 from app.models.measure import LinkClick
-from app.services.definitions import definition_for
+from app.scenarios.store import definition_for
 
 log = logging.getLogger(__name__)
 

@@ -43,10 +43,10 @@ from app.models.conversations import (
 )
 from app.models.friends import Friend
 from app.quota import tracker
+from app.scenarios import store as definitions
 from app.scenarios.loader import format_path
 from app.scenarios.messages import Messages
 from app.scenarios.render import render_messages
-from app.services import definitions
 from app.services.line_edge import line_client
 
 log = logging.getLogger(__name__)

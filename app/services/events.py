@@ -19,9 +19,9 @@ from app.models.events import EVENT_FAILED, EVENT_PROCESSED, WebhookEvent
 from app.models.friends import Friend
 from app.scenarios import matching
 from app.scenarios.rule_defs import KeywordWhen
+from app.scenarios.store import definition_for, live_scenarios
 from app.services import friends as friend_state
 from app.services import routes
-from app.services.definitions import definition_for, live_scenarios
 
 log = logging.getLogger(__name__)
 

@@ -143,7 +143,7 @@ def link_on_line(settings: Settings, channel: str, user_id: str, menu_id: str) -
 def _step_menus(session: Session) -> dict[tuple[str, int, str], str]:
     """``(scenario, version, step) → menu`` for every live scenario version with such a step."""
     from app.models.scenarios import SCENARIO_LIVE, Scenario
-    from app.services.definitions import definition_for
+    from app.scenarios.store import definition_for
 
     found: dict[tuple[str, int, str], str] = {}
     for scenario_id, version in session.execute(sa.select(Scenario.id, Scenario.version)

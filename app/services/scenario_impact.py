@@ -22,8 +22,8 @@ from app.models.delivery import ENROLLMENT_ACTIVE, Enrollment
 from app.models.scenarios import SCENARIO_LIVE, Scenario
 from app.quota import tracker
 from app.scenarios.schema import ScenarioDef
+from app.scenarios.store import definition_for
 from app.scenarios.timeline import steps_due_by
-from app.services.definitions import definition_for
 
 
 @dataclass(frozen=True)

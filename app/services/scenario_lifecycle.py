@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from app.delivery.audience import audience_size, enroll_audience
 from app.errors import Conflict, NotFound
 from app.models.scenarios import SCENARIO_DRAFT, SCENARIO_ERROR, SCENARIO_LIVE, SCENARIO_PAUSED, Scenario
+from app.scenarios import store as definitions
 from app.scenarios.schema import EnrollAction, ScenarioDef
-from app.services import definitions
 from app.services.scenario_impact import Impact, enrolls_audience, going_live, guard, nothing
 
 # action → the states it may start from, and where it leads

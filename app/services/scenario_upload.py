@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 from app.errors import BadRequest, Conflict
 from app.models.contacts import FriendField, Segment
 from app.models.scenarios import SCENARIO_DRAFT, SCENARIO_LIVE, Scenario, ScenarioVersion
+from app.scenarios import store as definitions
 from app.scenarios.checks import CheckResult, FieldDefined, Known, SegmentExists, cross_check
 from app.scenarios.errors import Issue, ScenarioInvalid
 from app.scenarios.fields import ID_PATTERN
 from app.scenarios.loader import parse_scenarios
 from app.scenarios.schema import ScenarioDef
-from app.services import definitions
 from app.services.scenario_impact import Impact, going_live, guard, nothing
 from app.services.scenario_lifecycle import apply_status, get_scenario, settle_audience
 from app.services.scenario_versions import StepImpact, impact, migrate_enrollments, step_changes

@@ -25,8 +25,8 @@ from app.scenarios.checks import did_you_mean
 from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.jsonschema import scenario_json_schema
 from app.scenarios.schema import EventOn, ScenarioDef
+from app.scenarios.store import definition_for
 from app.scenarios.timeline import TimelineEntry, timeline
-from app.services.definitions import definition_for
 from app.services.scenario_impact import Impact, OverQuota
 from app.services.scenario_lifecycle import (
     Transition,

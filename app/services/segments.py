@@ -25,7 +25,7 @@ from app.models.contacts import Segment
 from app.models.scenarios import Scenario
 from app.scenarios.filters import FilterNode, segments_named
 from app.scenarios.schema import ScenarioDef
-from app.services.definitions import definition_for
+from app.scenarios.store import definition_for
 
 MAX_DOCUMENT = 256 * 1024
 

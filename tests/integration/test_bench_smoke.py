@@ -16,7 +16,7 @@ from app.delivery.sender import send_batch
 from app.extensions import db
 from app.line.client import LineClient
 from app.models.base import utcnow
-from app.services import definitions
+from app.scenarios import store as definitions
 from bench import delivery, outbox_floor, recipient_cost, scheduler, seed
 from linesim.testing import run_simulator
 

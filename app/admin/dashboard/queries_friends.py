@@ -16,7 +16,7 @@ from app.models.events import WebhookEvent
 from app.models.friends import Friend, FriendTag
 from app.models.scenarios import Scenario
 from app.scenarios.render import render_messages
-from app.services.definitions import definition_for
+from app.scenarios.store import definition_for
 
 
 @dataclass(frozen=True)

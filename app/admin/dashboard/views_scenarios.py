@@ -27,9 +27,9 @@ from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.filters import matches
 from app.scenarios.render import render_messages
 from app.scenarios.schema import ScenarioDef
+from app.scenarios.store import definition_for
 from app.services import clicks
 from app.services import scenarios as scenario_service
-from app.services.definitions import definition_for
 
 LIFECYCLE_ACTIONS = {
     "publish": scenario_service.publish,

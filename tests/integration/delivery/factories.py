@@ -12,8 +12,8 @@ from app.extensions import db
 from app.models.delivery import Delivery, Enrollment
 from app.models.friends import Friend
 from app.models.scenarios import Scenario, ScenarioVersion
+from app.scenarios import store as definitions
 from app.scenarios.schema import ScenarioDef
-from app.services import definitions
 
 T0 = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
 

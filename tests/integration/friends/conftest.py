@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from app.services import definitions
+from app.scenarios import store as definitions
 
 
 @pytest.fixture(autouse=True)

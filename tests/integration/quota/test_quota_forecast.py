@@ -12,7 +12,7 @@ from app.models.scenarios import Scenario, ScenarioVersion
 from app.quota import tracker
 from app.quota.forecast import forecast
 from app.scenarios.schema import ScenarioDef
-from app.services.definitions import dump_definition, forget
+from app.scenarios.store import dump_definition, forget
 from tests.integration.quota.quota_rows import Rows
 
 JST = ZoneInfo("Asia/Tokyo")

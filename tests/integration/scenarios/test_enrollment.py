@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models.delivery import ENROLLMENT_ACTIVE, ENROLLMENT_COMPLETED, ENROLLMENT_STOPPED, Enrollment
 from app.models.friends import FRIEND_BLOCKED
 from app.models.scenarios import Scenario
-from app.services.definitions import definition_for
+from app.scenarios.store import definition_for
 
 from .helpers import T0, add_friend, doc, enrollments, friend, load
 

@@ -12,8 +12,8 @@ from app.extensions import db
 from app.models.delivery import ENROLLMENT_ACTIVE, ENROLLMENT_COMPLETED
 from app.models.scenarios import Scenario, ScenarioVersion
 from app.scenarios.errors import ScenarioInvalid
+from app.scenarios.store import definition_for
 from app.services import scenarios as service
-from app.services.definitions import definition_for
 
 from .helpers import T0, add_friend, doc, enrollments, load, scenario_row, text_of
 
