@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
@@ -14,13 +14,16 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def friend_json(friend: Friend, tags: Iterable[str], hidden: AbstractSet[str] = frozenset()) -> dict[str, Any]:
+def friend_json(friend: Friend, tags: Iterable[str], hidden: AbstractSet[str] = frozenset(),
+                conversation: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``{"user_id", "display_name", "status", "opted_out", "followed_at", "last_message_at", "tags",
     "attributes", "route", "handoff", "rich_menu"}``; attributes of archived fields (``hidden``) are left out.
 
-    ``route``, ``handoff`` and ``rich_menu`` come from the model when those features are present.
+    ``handoff`` (false, or the open handoff) and ``rich_menu`` (the linked menu's id) come from
+    ``conversation`` (:func:`app.services.conversations.friend_conversation_state`).
     """
-    handoff = getattr(friend, "handoff", None)
+    conversation = conversation or {}
+    handoff = conversation.get("handoff")
     return {
         "user_id": friend.user_id,
         "display_name": friend.display_name,
@@ -32,5 +35,5 @@ def friend_json(friend: Friend, tags: Iterable[str], hidden: AbstractSet[str] = 
         "attributes": {k: v for k, v in (friend.attributes or {}).items() if k not in hidden},
         "route": getattr(friend, "route", None),
         "handoff": bool(handoff) if not isinstance(handoff, dict) else handoff,
-        "rich_menu": getattr(friend, "rich_menu", None),
+        "rich_menu": conversation.get("rich_menu"),
     }

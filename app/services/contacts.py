@@ -39,6 +39,7 @@ from app.models.friends import Friend, FriendTag
 from app.models.scenarios import SCENARIO_LIVE, Scenario
 from app.quota import tracker
 from app.scenarios.filters import FilterNode
+from app.services.conversations import friend_conversation_state
 from app.services.fields import field_specs, hidden_attributes
 from app.services.segments import get_segment
 
@@ -79,7 +80,8 @@ def find_friend(session: Session, user_id: str, channel: str | None = None, *, l
 def get_friend(session: Session, user_id: str, channel: str | None = None) -> dict[str, Any]:
     """The friend JSON of one friend."""
     friend = find_friend(session, user_id, channel)
-    return friend_json(friend, tags_by_friend(session, [friend.id]).get(friend.id, []), hidden_attributes(session))
+    return friend_json(friend, tags_by_friend(session, [friend.id]).get(friend.id, []), hidden_attributes(session),
+                       friend_conversation_state(session, friend))
 
 
 def _tag_list(body: dict[str, Any], key: str) -> list[str]:
@@ -133,7 +135,8 @@ def patch_friend(session: Session, user_id: str, body: Any, now: datetime, chann
     session.flush()
     for name in changed:
         on_start_field_changed(session, friend, f"attribute:{name}", now)
-    return friend_json(friend, tags_by_friend(session, [friend.id]).get(friend.id, []), hidden_attributes(session))
+    return friend_json(friend, tags_by_friend(session, [friend.id]).get(friend.id, []), hidden_attributes(session),
+                       friend_conversation_state(session, friend))
 
 
 def _add_tags(session: Session, friend_ids: list[int], tags: Iterable[str], now: datetime) -> int:
@@ -268,7 +271,7 @@ def search(session: Session, criteria: Criteria, page: int, per_page: int, now: 
     total, rows = search_rows(session, criteria, page, per_page, now)
     hidden = hidden_attributes(session)
     return {"total": total, "page": page, "per_page": per_page,
-            "friends": [friend_json(f, tags, hidden) for f, tags in rows]}
+            "friends": [friend_json(f, tags, hidden, friend_conversation_state(session, f)) for f, tags in rows]}
 
 
 # --- bulk actions ---------------------------------------------------------------------------------

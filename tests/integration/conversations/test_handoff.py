@@ -155,3 +155,14 @@ def test_staff_webhook_failure_raises_for_a_retry(receiver: str, bound: Settings
         conversations.notify_staff(handoff_id, settings=settings, now=utcnow(), post=_post)
     with db.session() as session:
         assert conversations.unnotified_handoffs(session, utcnow() + timedelta(minutes=5)) == [handoff_id]
+
+
+def test_friend_json_shows_the_open_handoff_until_it_is_closed(client: Any, admin_headers: dict[str, str]) -> None:
+    _setup()
+    incoming(USER, text="担当者")
+    friend = client.get(f"/admin/api/friends/{USER}", headers=admin_headers).get_json()
+    assert friend["handoff"] and friend["handoff"] is not True  # the open handoff itself, not a flag
+    listed = client.get(f"/admin/api/friends?q={USER}", headers=admin_headers).get_json()["friends"]
+    assert listed[0]["handoff"] == friend["handoff"]
+    assert client.post(f"/admin/api/friends/{USER}/handoff/close", headers=admin_headers).status_code == 200
+    assert client.get(f"/admin/api/friends/{USER}", headers=admin_headers).get_json()["handoff"] is False
