@@ -28,7 +28,7 @@ def login(page: Any) -> None:
     expect(page).to_have_url(re.compile(r"/admin/login"))
     page.fill("#password", "wrong")
     page.click("button[type=submit]")
-    expect(page.locator(".flash-error")).to_contain_text("Wrong password")
+    expect(page.locator(".flash-error")).to_contain_text("Wrong email or password")
     page.fill("#password", ADMIN_PASSWORD)
     page.click("button[type=submit]")
     expect(page).to_have_url(re.compile(r"/admin$"))
