@@ -21,13 +21,15 @@ from app.friends.segments import (
     segment_users,
 )
 from app.friends.sql import FRIENDS, compile_filter, without_jit
+from app.limits import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_NESTING
+from app.line.webhook_body import check_storable
 from app.models.contacts import Segment
 from app.models.scenarios import Scenario
 from app.scenarios.filters import FilterNode, segments_named
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.store import definition_for
 
-MAX_DOCUMENT = 256 * 1024
+MAX_DOCUMENT = MAX_DOCUMENT_BYTES
 
 
 def scenario_segments(scn: ScenarioDef) -> set[str]:
@@ -59,9 +61,17 @@ def parse_document(text: str) -> Any:
         loaded = yaml.compose(text, Loader=yaml.SafeLoader)
         if loaded is not None and _alias_heavy(loaded):
             raise Invalid("document is invalid", [{"message": "too many YAML aliases"}])
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise BadRequest("document is not valid YAML or JSON", [{"message": str(exc)[:300]}]) from None
+    except RecursionError:
+        raise Invalid("document is invalid", [{"message": f"nesting deeper than {MAX_DOCUMENT_NESTING} levels"}]) \
+            from None
+    try:
+        check_storable(data, MAX_DOCUMENT_NESTING)  # what no JSON column stores: NUL, lone surrogates
+    except ValueError as exc:
+        raise Invalid("document is invalid", [{"message": str(exc)}]) from None
+    return data
 
 
 class TooLarge(Invalid):

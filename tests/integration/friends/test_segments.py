@@ -120,3 +120,11 @@ def test_filter_nested_deeper_than_64_is_422(client: FlaskClient) -> None:
         tree = {"not": tree}
     response = client.put("/admin/api/segments/deep", json={"name": "deep", "filter": tree}, headers=AUTH)
     assert response.status_code == 422
+
+
+def test_a_segment_with_a_lone_surrogate_is_refused_not_a_server_error(client: FlaskClient,
+                                                                         admin_headers: dict[str, str]) -> None:
+    body = '{"name": "x\\ud800", "filter": {"tag": "vip"}}'
+    response = client.put("/admin/api/segments/odd", data=body, headers={**admin_headers,
+                                                                       "Content-Type": "application/json"})
+    assert response.status_code == 422 and response.get_json()["error"]
