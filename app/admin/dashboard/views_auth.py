@@ -9,6 +9,7 @@ import logging
 
 from flask import redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from redis.exceptions import RedisError
 from werkzeug.wrappers import Response
 
 from app import current_settings
@@ -61,6 +62,18 @@ def login() -> str | Response | tuple[str, int, dict[str, str]] | tuple[str, int
     form = request.form
     login_name = (form.get("email") or form.get("login") or form.get("username") or BUILTIN_OWNER).strip().lower()
     address = request.remote_addr or "unknown"
+    try:
+        return _login(login_name, address)
+    except RedisError:
+        # the throttle cannot count: refuse rather than let guesses through unthrottled (closed by default)
+        log.warning("dashboard login refused for %s from %s: the login throttle (Redis) does not answer",
+                    login_name, address)
+        return render_template("dashboard/login.html", error=_("Logins are paused for a moment: try again shortly."),
+                               email=login_name, next=request.form.get("next", "")), 503, {"Retry-After": "5"}
+
+
+def _login(login_name: str, address: str) -> Response | tuple[str, int, dict[str, str]] | tuple[str, int]:
+    """Throttle, check, record: the login itself once the form is read."""
     wait = login_throttle.retry_after(login_name, address)
     if wait:
         log.warning("dashboard login throttled for %s from %s", login_name, address)

@@ -92,3 +92,14 @@ def test_failures_older_than_fifteen_minutes_do_not_count(app: Flask, clock: Clo
     clock.now += 15 * 60 + 1
     staff_login(client, "ops@example.com", "wrong password!")
     assert staff_login(client, "ops@example.com", PASSWORD).status_code == 302
+
+
+def test_logins_are_refused_with_503_while_the_throttle_store_is_down(app: Flask, env: dict[str, str]) -> None:
+    """No Redis to count failures: a clear 503 with Retry-After, never a 500 and never unthrottled guesses."""
+    from app import create_app
+    from app.config import load_settings
+
+    redis_down = create_app(load_settings({**env, "REDIS_URL": "redis://127.0.0.1:9/0"}, testing=True))
+    response = login(redis_down.test_client())
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert "try again" in response.get_data(as_text=True)
