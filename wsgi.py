@@ -1,5 +1,6 @@
-"""WSGI entry point for gunicorn and ``flask --app wsgi``."""
+"""WSGI entry point for gunicorn and ``flask --app wsgi``: the app, handing its work to RQ."""
 
 from app import create_app
+from workers.port import RQWork
 
-app = create_app()
+app = create_app(work=RQWork())

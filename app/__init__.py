@@ -8,13 +8,18 @@ import os
 from flask import Flask
 
 from app import logs
-from app.config import Settings, bind_settings, load_settings
-from app.extensions import db, redis_handle
+from app.config import Settings, load_settings
+from app.extensions import bind_services
 from app.secret_key import instance_secret_key
+from app.work import Work, bind_work
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the Flask app; nothing connects until a request or command needs it."""
+def create_app(settings: Settings | None = None, *, work: Work | None = None) -> Flask:
+    """Build the Flask app; nothing connects until a request or command needs it.
+
+    ``work`` is where the app hands background work (``workers.port.RQWork`` in ``wsgi.py``); an
+    app built without it answers every request that would enqueue with an error.
+    """
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=os.path.abspath(settings.instance_path) if settings.instance_path else None)
     from app.body_limit import BoundedJSONProvider
@@ -28,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["stepline"] = settings
+    bind_work(app, work)
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -60,13 +66,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def bind_services(settings: Settings) -> None:
-    """Point the process-wide handles at the configured database and Redis."""
-    db.bind(settings.database_url)
-    redis_handle.bind(settings.redis_url)
-    bind_settings(settings)
-
-
 def _register_optional_blueprints(app: Flask) -> None:
     """Admin API and dashboard register themselves through ``app.admin.init_app``."""
     from app.admin import init_app as init_admin
@@ -80,11 +79,3 @@ def _register_optional_blueprints(app: Flask) -> None:
     from app.metrics.exporter import bp as metrics_bp
 
     app.register_blueprint(metrics_bp)
-
-
-def current_settings() -> Settings:
-    """The settings of the running Flask app."""
-    from flask import current_app
-
-    settings: Settings = current_app.extensions["stepline"]
-    return settings

@@ -21,7 +21,3 @@ class BadRequest(SteplineError):
     def __init__(self, message: str, details: list[dict[str, object]] | None = None) -> None:
         super().__init__(message)
         self.details = details or []
-
-
-class QuotaExhausted(SteplineError):
-    """The channel's monthly message quota is used up."""

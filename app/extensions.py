@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import Settings, bind_settings
+
 # How long the webhook waits for the database before answering 500 (LINE gives 2 s, SPEC §12):
 # SQLite's busy wait for the write lock, PostgreSQL's lock and statement timeouts.
 WEBHOOK_DB_DEADLINE_MS = 700
@@ -262,11 +264,8 @@ db = Database()
 redis_handle = RedisHandle()
 
 
-@contextmanager
-def in_transaction(session: Session | None) -> Iterator[Session]:
-    """The caller's session when given (its transaction), else a short transaction of our own."""
-    if session is not None:
-        yield session
-        return
-    with db.transaction() as own:
-        yield own
+def bind_services(settings: Settings) -> None:
+    """Point the process-wide handles at the configured database and Redis, and remember the settings."""
+    db.bind(settings.database_url)
+    redis_handle.bind(settings.redis_url)
+    bind_settings(settings)

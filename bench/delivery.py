@@ -49,11 +49,11 @@ import sqlalchemy as sa
 from rq import Worker
 
 from app.config import normalize_database_url
-from app.delivery import sender
 from app.line import limits
 from app.line.client import LineClient
 from app.models.base import utcnow
 from app.models.delivery import Delivery
+from app.services import sending as sender
 from bench import outbox_floor, seed
 from bench.common import drop_database, fresh_postgres_database, percentile, report
 from devstack.processes import Stack

@@ -3,7 +3,7 @@
     python -m bench.recipient_cost [--friends 40000] [--personalised]
 
 Seeds N friends due now on a fresh PostgreSQL database, then in this one process: the
-scheduler's claims (``claim_batch``, 1,000 per transaction) and the sender's batches
+scheduler's claims (``claim``, 1,000 per transaction) and the sender's batches
 (``send_batch`` on the claimed ids, 500 per job, one thread) into the LINE simulator. Prints
 microseconds per recipient for each phase, the database time of each statement kind within it
 (measured around the driver's execute; the rest is Python, commits and HTTP), and the time the
@@ -26,12 +26,12 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
-from app.delivery import scheduler
-from app.delivery.sender import send_batch
 from app.extensions import db, redis_handle
 from app.line.client import LineClient
 from app.migrate import upgrade_to_head
 from app.models.base import utcnow
+from app.services.delivery import schedule_due
+from app.services.sending import send_batch
 from bench import seed
 from bench.common import drop_database, fresh_postgres_database, report
 from linesim.testing import start_subprocess
@@ -111,7 +111,7 @@ def _claim_all(now: Any) -> list[int]:
         ids.extend(job)
         return True
 
-    while scheduler.tick(now, collect):
+    while schedule_due(now, collect):
         pass
     return ids
 

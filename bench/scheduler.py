@@ -4,7 +4,7 @@
 
 Seeds one live three-step scenario and N active enrollments (one friend each) waiting at a
 future step, spread over the next 30 days; ANALYZE. Each round then adds ``--due`` fresh
-enrollments due now and times one claim = ``claim_batch(session, now, limit=due)`` + commit
+enrollments due now and times one claim = ``claim(session, now, limit=due)`` + commit
 (claim with FOR UPDATE SKIP LOCKED, outbox rows, advance). Prints the median against the
 target (≤ 100 ms), then grows the schedule to the next size and repeats; the last line is the
 ratio between the largest and smallest size (≈ 1 means the tick does not grow with friends).
@@ -27,10 +27,11 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
-from app.delivery import scheduler
+from app.delivery import claim as claims
 from app.extensions import db, redis_handle
 from app.migrate import upgrade_to_head
 from app.models.base import utcnow
+from app.services.delivery import schedule_due
 from bench import seed
 from bench.common import drop_database, fresh_postgres_database, report
 
@@ -80,7 +81,7 @@ def timed_claim(due: int) -> tuple[float, int, int]:
     now = utcnow()
     started = time.perf_counter()
     with db.transaction() as session:
-        claim = scheduler.claim_batch(session, now, limit=due)
+        claim = claims.claim(session, now, limit=due)
     return time.perf_counter() - started, claim.enrollments, len(claim.delivery_ids)
 
 
@@ -145,7 +146,7 @@ def main() -> int:
                 def enqueue_send(ids: list[int]) -> bool:  # what workers.delivery_jobs.enqueue_send does
                     return enqueue(DELIVERIES, "workers.delivery_jobs.send_deliveries", list(ids))  # type: ignore[arg-type]
 
-                scheduler.tick(utcnow(), enqueue_send)
+                schedule_due(utcnow(), enqueue_send)
                 mem_after = redis_memory(rclient)
                 print(f"redis used_memory before seeding: {mem_before[0]:,} B (keys in bench db: {mem_before[1]})")
                 print(f"redis used_memory with {size:,} scheduled steps (after a tick): {mem_after[0]:,} B "

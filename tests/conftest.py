@@ -18,12 +18,13 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import bind_services, create_app
+from app import create_app
 from app.config import Settings, load_settings
-from app.extensions import db
+from app.extensions import bind_services, db
 from app.migrate import upgrade_to_head
-from app.models import Base
 from linesim.testing import SimulatorHandle, run_simulator
+from tests.factories import empty_all_tables
+from workers.port import RQWork
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -72,12 +73,6 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         db.dispose()
 
 
-def _empty_all_tables() -> None:
-    with db.transaction() as session:
-        for table in reversed(Base.metadata.sorted_tables):
-            session.execute(table.delete())
-
-
 @pytest.fixture()
 def redis_url() -> Iterator[str]:
     """A dedicated Redis db, empty at the start of each test."""
@@ -110,13 +105,18 @@ def settings(env: dict[str, str]) -> Settings:
     return load_settings(env, testing=True)
 
 
+def build_app(settings: Settings) -> Flask:
+    """The app as ``wsgi.py`` builds it: work goes to the RQ queues on the test Redis."""
+    return create_app(settings, work=RQWork())
+
+
 @pytest.fixture()
 def app(settings: Settings) -> Iterator[Flask]:
     """The Flask app bound to the test database (emptied after the test) and Redis."""
-    application = create_app(settings)
+    application = build_app(settings)
     yield application
     bind_services(settings)
-    _empty_all_tables()
+    empty_all_tables()
 
 
 @pytest.fixture()

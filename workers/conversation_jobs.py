@@ -28,6 +28,11 @@ def send_operator_message_job(message_id: int) -> str:
     return result.status  # a transient failure stays queued: the sweep retries it, same retry key
 
 
+def enqueue_operator_message(message_id: int) -> bool:
+    """Hand a message that met a transient error to the retry job (the sweep catches a lost one)."""
+    return enqueue(DEFAULT, send_operator_message_job, message_id)
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     return int(_http.request("POST", url, body=body, headers=headers).status)
 

@@ -1,14 +1,13 @@
-"""RQ jobs and periodic tasks of the delivery engine: ids in, idempotent, thin over app.delivery."""
+"""RQ jobs and periodic tasks of the delivery engine: ids in, idempotent, thin over the use cases."""
 
 from __future__ import annotations
 
 import logging
 
-from app.delivery import outbox, scheduler
-from app.delivery.sender import send_batch
-from app.extensions import db
+from app.line.channels import line_client
 from app.models.base import utcnow
-from app.services.line_edge import line_client
+from app.services import delivery
+from app.services.sending import send_batch
 from workers.queues import DELIVERIES, enqueue
 from workers.runtime import boot
 
@@ -31,35 +30,22 @@ def enqueue_send(delivery_ids: list[int]) -> bool:
 def schedule_due() -> int:
     """Scheduler task (every second): claim due enrollments into the outbox and enqueue their sends."""
     boot()
-    return scheduler.tick(utcnow(), enqueue_send)
+    return delivery.schedule_due(utcnow(), enqueue_send)
 
 
 def seconds_to_next_due() -> float | None:
     """How long until the next step falls due (None: nothing scheduled), for the scheduler's sleep."""
     boot()
-    now = utcnow()
-    with db.session() as session:
-        due = scheduler.next_due_after(session, now)
-    return None if due is None else (due - now).total_seconds()
+    return delivery.seconds_to_next_due(utcnow())
 
 
 def sweep_deliveries() -> int:
     """Scheduler task (every 5 s): re-enqueue lost, retry-due and quota-resumed deliveries."""
     boot()
-    return outbox.sweep(utcnow(), enqueue_send)
-
-
-RECOVERY_ROUNDS = 20  # sweeps of SWEEP_LIMIT rows after a Redis loss; the regular sweep takes any rest
+    return delivery.sweep(utcnow(), enqueue_send)
 
 
 def sweep_lost_deliveries() -> int:
     """After Redis lost its jobs: re-enqueue at once every open delivery handed to Redis before now."""
     boot()
-    now = utcnow()
-    total = 0
-    for _ in range(RECOVERY_ROUNDS):
-        swept = outbox.sweep(now, enqueue_send, lost_before=now)
-        total += swept
-        if swept < outbox.SWEEP_LIMIT:
-            break
-    return total
+    return delivery.sweep_lost(utcnow(), enqueue_send)

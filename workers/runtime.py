@@ -5,8 +5,9 @@ from __future__ import annotations
 import gc
 import logging
 
-from app import bind_services, logs
+from app import logs
 from app.config import Settings, bound_settings, load_settings
+from app.extensions import bind_services
 
 
 def boot() -> Settings:

@@ -7,11 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from app.extensions import db
 from app.models.base import utcnow
-from app.services import clicks, routes
-from app.services.ledger import friends_with_pending_events
-from workers import conversation_jobs, delivery_jobs, jobs, quota_jobs
+from app.services import clicks, events, routes
+from workers import conversation_jobs, delivery_jobs, event_jobs, quota_jobs
 from workers.redis_watch import RedisWatch
 
 log = logging.getLogger(__name__)
@@ -29,13 +27,8 @@ class PeriodicTask:
 
 
 def sweep_events(grace_seconds: float = EVENT_SWEEP_GRACE.total_seconds()) -> int:
-    """Re-enqueue friends whose events were stored but never processed (Redis was down, job lost)."""
-    with db.session() as session:
-        pending = friends_with_pending_events(session, utcnow() - timedelta(seconds=grace_seconds))
-    if pending:
-        jobs.signal_friends(pending)
-        log.info("event sweep: %d friends with pending events signalled", len(pending))
-    return len(pending)
+    """Re-signal friends whose events were stored but never processed (Redis was down, job lost)."""
+    return events.sweep_pending(utcnow() - timedelta(seconds=grace_seconds), event_jobs.signal_friends)
 
 
 def recover_lost_jobs() -> None:
@@ -54,7 +47,6 @@ SCHEDULE: list[PeriodicTask] = [
     PeriodicTask("sync_quota", quota_jobs.SYNC_EVERY_SECONDS, quota_jobs.enqueue_quota_syncs),
     PeriodicTask("drain_clicks", 1.0, clicks.drain),  # tracked-link clicks: Redis stream → link_clicks
     PeriodicTask("apply_route_logins", 5.0, lambda: routes.apply_pending(utcnow())),  # login/follow races
-    PeriodicTask("resume_held", quota_jobs.RESUME_EVERY_SECONDS, quota_jobs.resume_held_deliveries),
     PeriodicTask("sweep_conversations", conversation_jobs.SWEEP_SECONDS, conversation_jobs.sweep_conversations),
     PeriodicTask("step_rich_menus", 5.0, conversation_jobs.sweep_step_rich_menus),
 ]

@@ -19,7 +19,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker
 
 from app.extensions import redis_handle
-from workers import conversation_jobs, delivery_jobs, jobs, quota_jobs, scenario_jobs  # noqa: F401 - preload before the first job
+from workers import (  # noqa: F401 - preload before the first job
+    conversation_jobs,
+    delivery_jobs,
+    event_jobs,
+    quota_jobs,
+    scenario_jobs,
+)
 from workers.queues import ALL_QUEUES, get_queue
 from workers.runtime import boot
 

@@ -6,17 +6,16 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app import current_settings
 from app.admin.api_errors import error_response
 from app.admin.auth import audit_note, current_actor, requires
+from app.current import current_settings
 from app.errors import BadRequest
 from app.extensions import db
 from app.models.base import utcnow
 from app.scenarios.errors import ScenarioInvalid
 from app.services import conversations as service
 from app.services import richmenus as richmenu_service
-from workers.conversation_jobs import send_operator_message_job
-from workers.queues import DEFAULT, enqueue
+from app.work import current_work
 
 bp = Blueprint("admin_api_conversations", __name__, url_prefix="/admin/api")
 
@@ -44,11 +43,6 @@ def _limit() -> int:
     return limit
 
 
-def enqueue_operator_retry(message_id: int) -> object:
-    """Hand a message that met a transient error to the retry job (the sweep catches a lost one)."""
-    return enqueue(DEFAULT, send_operator_message_job, message_id)
-
-
 @bp.get("/friends/<user_id>/messages")
 @requires("viewer")
 def list_messages(user_id: str) -> Response:
@@ -68,7 +62,7 @@ def send_messages(user_id: str) -> tuple[Response, int]:
     key = request.headers.get("Idempotency-Key") or str(payload.get("idempotency_key") or "")
     result = service.submit_operator_message(user_id, payload["messages"], idempotency_key=key,
                                              staff=current_actor(), settings=current_settings(), now=utcnow(),
-                                             enqueue=enqueue_operator_retry)
+                                             enqueue=current_work().send_operator_message)
     audit_note(via=result.via, messages=len(payload["messages"]) if isinstance(payload["messages"], list) else 0)
     status = 200 if result.status == "sent" else (202 if result.status == "queued" else 409)
     return jsonify(result.to_dict()), status

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from app import current_settings
 from app.admin.api_models import TestSendRequest, json_body
 from app.admin.auth import requires
 from app.admin.openapi import api_schema
+from app.current import current_settings
 from app.delivery import stats
-from app.delivery.retry import delivery_dict, list_deliveries, requeue_failed
-from app.delivery.test_send import send_test
+from app.delivery.retry import list_deliveries
 from app.extensions import db
 from app.limits import parse_count
+from app.line.channels import line_client
 from app.models.base import utcnow
 from app.services import clicks
-from app.services.line_edge import line_client
-from workers.delivery_jobs import enqueue_send
+from app.services.delivery import retry_failed
+from app.services.test_sends import send_test
+from app.work import current_work
 
 bp = Blueprint("admin_api_delivery", __name__, url_prefix="/admin/api")
 
@@ -58,8 +59,5 @@ def deliveries() -> Response:
 @requires("operator")
 def retry(delivery_id: int) -> Response:
     """A failed delivery goes out again under a new retry key (LINE refused the old request)."""
-    with db.transaction() as session:
-        delivery = requeue_failed(session, delivery_id, utcnow())
-        answer = delivery_dict(delivery)
-    answer["enqueued"] = enqueue_send([delivery_id])
+    [answer] = retry_failed([delivery_id], utcnow(), current_work().send_deliveries)
     return jsonify(answer)

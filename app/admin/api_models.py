@@ -37,11 +37,17 @@ class UserIdsRequest(RequestBody):
     user_ids: Annotated[list[UserId], Field(max_length=10_000)]
 
 
-def json_body(model: type[M]) -> M:
-    """The request's JSON body as ``model``; :class:`BadRequest` listing each field's problem."""
+def json_object() -> dict[str, Any]:
+    """The request's JSON body, which must be an object (:class:`BadRequest` otherwise)."""
     payload: Any = request.get_json(silent=True)
     if not isinstance(payload, dict):
         raise BadRequest("expected a JSON object body", [{"path": "", "message": "expected an object"}])
+    return payload
+
+
+def json_body(model: type[M]) -> M:
+    """The request's JSON body as ``model``; :class:`BadRequest` listing each field's problem."""
+    payload = json_object()
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

@@ -6,16 +6,17 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app import current_settings
 from app.admin.auth import requires
 from app.config import DEFAULT_CHANNEL
+from app.current import current_settings
 from app.errors import BadRequest, NotFound
 from app.extensions import db
+from app.line.channels import line_client
 from app.models.base import utcnow
 from app.quota import tracker
 from app.quota.alerts import banner_text
 from app.quota.forecast import forecast
-from app.services.line_edge import line_client
+from app.services import quota
 
 bp = Blueprint("admin_api_quota", __name__, url_prefix="/admin/api")
 
@@ -65,5 +66,6 @@ def quota_sync() -> Response:
     if wanted is not None and not isinstance(wanted, str):
         raise BadRequest("channel must be a channel name", [{"path": "channel", "message": "expected a text"}])
     channels = [_channel_arg(wanted)] if wanted else sorted(settings.channels)
-    statuses = [_status_dict(tracker.sync(channel, line_client(settings, channel), utcnow())) for channel in channels]
+    statuses = [_status_dict(quota.sync_channel(channel, line_client(settings, channel), utcnow()))
+                for channel in channels]
     return jsonify(channels=statuses)

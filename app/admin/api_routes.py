@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from app import current_settings
 from app.admin.auth import audit_note, requires
+from app.current import current_settings
 from app.errors import NotFound
 from app.extensions import db
 from app.models.base import utcnow

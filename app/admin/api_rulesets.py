@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from app import current_settings
 from app.admin.api_errors import error_response
 from app.admin.auth import audit_note, requires
+from app.current import current_settings
 from app.errors import BadRequest
 from app.extensions import db
 from app.models.base import utcnow

@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
-from app import current_settings
 from app.admin.api_errors import error_response
-from app.admin.api_models import NamedEventRequest, UserIdsRequest, json_body
+from app.admin.api_models import NamedEventRequest, UserIdsRequest, json_body, json_object
 from app.admin.auth import requires
 from app.admin.openapi import api_schema
 from app.config import DEFAULT_CHANNEL
-from app.delivery import goals
-from app.delivery.enrollment import on_named_event
-from app.errors import BadRequest, NotFound
+from app.current import current_settings
+from app.errors import BadRequest
 from app.extensions import db
 from app.models.base import utcnow
-from app.models.friends import Friend
 from app.models.scenarios import Scenario
 from app.scenarios.errors import ScenarioInvalid
+from app.scenarios.timeline import parse_start
 from app.scenarios.yamlpos import compose_only, locate
 from app.services import scenarios as service
-from workers.queues import DEFAULT, enqueue
-from workers.scenario_jobs import enroll_audience_job
+from app.services.named_events import record_named_event
+from app.work import enroll_audiences
 
 bp = Blueprint("admin_api_scenarios", __name__, url_prefix="/admin/api")
 
@@ -76,12 +72,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def start_audience_jobs(scenario_ids: Iterable[str]) -> None:
-    """After commit: one job per audience too big to enroll inline (idempotent: a retry is harmless)."""
-    for scenario_id in scenario_ids:
-        enqueue(DEFAULT, enroll_audience_job, scenario_id)
-
-
 def _upload_item(item: service.ScenarioUpload) -> dict[str, Any]:
     measured = item.measured.to_dict() if item.measured else {}
     return {"scenario": scenario_dict(item.scenario), "action": item.action, "version": item.version,
@@ -119,7 +109,7 @@ def _upload(files: list[tuple[str, str]], expected_id: str | None = None) -> tup
     with db.transaction() as session:
         result = service.upload(session, files, utcnow(), force=_flag("force"), channels=configured_channels())
         items = [_upload_item(item) for item in result.scenarios]
-    start_audience_jobs(result.audience_pending)
+    enroll_audiences(result.audience_pending)
     return items, [w.to_dict() for w in result.warnings]
 
 
@@ -214,22 +204,14 @@ def get_scenario(scenario_id: str) -> Response:
                       for v in versions])
 
 
-def _parse_instant(value: str | None, name: str) -> datetime:
-    try:
-        if not value:
-            raise ValueError("missing")
-        return datetime.fromisoformat(value.replace(" ", "+") if value.count(" ") == 1 else value)
-    except ValueError:
-        raise BadRequest(f"bad {name}", [{"path": name, "message":
-                                         f"expected an ISO 8601 date-time such as 2026-11-01T09:00:00+09:00, "
-                                         f"got {value!r}"}]) from None
-
-
 @bp.get("/scenarios/<scenario_id>/preview")
 @requires("viewer")
 def preview(scenario_id: str) -> Response:
     """Timeline for ``start`` (ISO 8601; a time without offset is local to the scenario)."""
-    start = _parse_instant(request.args.get("start"), "start")
+    try:
+        start = parse_start(request.args.get("start"))
+    except ValueError as exc:
+        raise BadRequest("bad start", [{"path": "start", "message": str(exc)}]) from None
     try:
         attributes = json.loads(request.args.get("attributes") or "{}")
     except ValueError:
@@ -237,10 +219,8 @@ def preview(scenario_id: str) -> Response:
     if not isinstance(attributes, dict):
         raise BadRequest("bad attributes", [{"path": "attributes", "message": "expected a JSON object"}])
     with db.read() as session:
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=service.current_definition(session, scenario_id).tz)
-        return jsonify(service.preview_report(session, scenario_id, start, attributes,
-                                              channels=configured_channels()))
+        report = service.preview_report(session, scenario_id, start, attributes, channels=configured_channels())
+    return jsonify(report.to_dict())
 
 
 def _transition(scenario_id: str, action: str) -> Response:
@@ -255,7 +235,7 @@ def _transition(scenario_id: str, action: str) -> Response:
         body = {"scenario": scenario_dict(done.scenario), "audience": _audience(done.needs_audience,
                                                                                  done.audience_enrolled),
                 "status_change": done.status_change, **(done.impact.to_dict() if done.impact else {})}
-    start_audience_jobs([scenario_id] if done.needs_audience else [])
+    enroll_audiences([scenario_id] if done.needs_audience else [])
     return jsonify(body)
 
 
@@ -277,17 +257,10 @@ def resume(scenario_id: str) -> Response:
     return _transition(scenario_id, "resume")
 
 
-def _json_object() -> dict[str, Any]:
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        raise BadRequest("expected a JSON object body", [])
-    return payload
-
-
 @bp.post("/scenarios/<scenario_id>/duplicate")
 @requires("admin")
 def duplicate(scenario_id: str) -> tuple[Response, int]:
-    new_id = _json_object().get("id")
+    new_id = json_object().get("id")
     with db.transaction() as session:
         copy = service.duplicate(session, scenario_id, new_id, utcnow())  # type: ignore[arg-type]
         return jsonify(scenario=scenario_dict(copy)), 201
@@ -319,25 +292,12 @@ def named_event() -> Response:
     """A named event for a friend: enrolls into live ``trigger: event:<name>`` scenarios and
     completes ``on: {event: <name>}`` goals."""
     payload = json_body(NamedEventRequest)
-    user_id, name = payload.user_id, payload.name
-    channel = payload.channel or DEFAULT_CHANNEL
-    at = _parse_instant(payload.at, "at") if payload.at else None
-    if at is not None and at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    now = utcnow()
-    with db.transaction() as session:
-        friend = session.scalars(sa.select(Friend).where(Friend.channel == channel, Friend.user_id == user_id)
-                                 .with_for_update()).first()
-        service.check_event(session, name, channel)
-        if friend is None:
-            raise NotFound(f"no friend {user_id!r} on channel {channel!r}")
-        # goals first: the cycle this very event starts does not convert on it
-        reached = goals.for_friend(session, friend.id, goals.EVENT, name, at or now)
-        started = on_named_event(session, friend, name, now, at=at)
-        body: dict[str, Any] = {"enrolled": [e.scenario_id for e in started]}
-        if reached:  # only then: the answer stays what it was for events that reach no goal
-            body["goals"] = [{"scenario": scenario, "goal": goal} for scenario, goal in reached]
-    return jsonify(body)
+    try:
+        at = parse_start(payload.at) if payload.at else None
+    except ValueError as exc:
+        raise BadRequest("bad at", [{"path": "at", "message": str(exc)}]) from None
+    return jsonify(record_named_event(payload.channel or DEFAULT_CHANNEL, payload.user_id, payload.name, utcnow(),
+                                      at=at))
 
 
 @bp.get("/schema")

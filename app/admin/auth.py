@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, abort, current_app, g, has_request_context, jsonify, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
-from app import current_settings
+from app.current import current_settings
 from app.services import audit
 from app.services import staff as staff_service
 from app.staff.roles import BUILTIN_OWNER, PERMISSIONS, ROLES, Identity

@@ -7,16 +7,17 @@ import json
 import click
 
 from app.cli.scenarios import _reported_errors, scenarios_group
+from app.current import current_settings
 from app.delivery import stats
-from app.delivery.retry import list_deliveries, retry_delivery
-from app.delivery.test_send import send_test
+from app.delivery.retry import list_deliveries
 from app.extensions import db
+from app.line.channels import line_client
 from app.models.base import utcnow
 from app.services import clicks
 from app.services.audit import record_cli
-from app.services.line_edge import line_client
-from workers.delivery_jobs import enqueue_send
-from workers.runtime import boot
+from app.services.delivery import retry_failed
+from app.services.test_sends import send_test
+from app.work import current_work
 
 
 @scenarios_group.command("test-send")
@@ -25,7 +26,7 @@ from workers.runtime import boot
 @click.option("--step", default=None, help="only this step (default: every step, one after the other)")
 def test_send_command(scenario_id: str, user_ids: tuple[str, ...], step: str | None) -> None:
     """Push a step (or all steps, compressed) of SCENARIO_ID to test users now."""
-    settings = boot()
+    settings = current_settings()
     with _reported_errors():
         result = send_test(lambda channel: line_client(settings, channel), scenario_id, list(user_ids), step)
     summary = result.summary
@@ -87,10 +88,7 @@ def list_command(status: str, scenario_id: str | None, limit: int) -> None:
 @click.argument("delivery_ids", nargs=-1, type=int, required=True)
 def retry_command(delivery_ids: tuple[int, ...]) -> None:
     """Queue failed deliveries again under new retry keys."""
-    boot()
     with _reported_errors():
-        for delivery_id in delivery_ids:
-            retry_delivery(delivery_id, utcnow())
-    enqueue_send(list(delivery_ids))
+        retry_failed(delivery_ids, utcnow(), current_work().send_deliveries)
     record_cli("deliveries.retry", ",".join(str(i) for i in delivery_ids))
     click.echo(f"{len(delivery_ids)} deliveries queued again")

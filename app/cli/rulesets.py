@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from app import current_settings
 from app.cli.scenarios import _read_files, _reported_errors
+from app.current import current_settings
 from app.extensions import db
 from app.models.base import utcnow
 from app.services import rulesets as service

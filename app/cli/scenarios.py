@@ -12,7 +12,6 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from app.errors import SteplineError
 from app.extensions import db
 from app.models.base import utcnow
 from app.scenarios.errors import ScenarioInvalid
+from app.scenarios.timeline import parse_start
 from app.services import scenarios as service
 from app.services.audit import record_cli
 
@@ -241,25 +241,22 @@ def _attribute(text: str) -> tuple[str, Any]:
 def preview(scenario_id: str, start_text: str, attrs: tuple[str, ...], as_json: bool) -> None:
     """The exact delivery timeline for a start date, without sending anything."""
     try:
-        start = datetime.fromisoformat(start_text)
-    except ValueError:
-        raise click.BadParameter(f"expected an ISO 8601 date-time, got {start_text!r}", param_hint="--start") from None
+        start = parse_start(start_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--start") from None
     attributes = dict(_attribute(a) for a in attrs)
-    with _reported_errors(), db.session() as session:
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=service.current_definition(session, scenario_id).tz)
+    with _reported_errors(), db.read() as session:
         report = service.preview_report(session, scenario_id, start, attributes, channels=_channels())
-        entries = service.preview(session, scenario_id, start, attributes)
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return
-    for problem in report["errors"]:
-        click.echo(f"error: {problem['path']}: {problem['message']}", err=True)
-    for problem in report["warnings"]:
-        click.echo(f"warning: {problem['path']}: {problem['message']}", err=True)
-    click.echo(f"{scenario_id} v{report['version']} from {start.isoformat()} ({report['timezone']})"
-               + ("" if report["filter_matches"] else "  [these attributes do not pass the filter]"))
-    for entry in entries:
+    for problem in report.errors:
+        click.echo(f"error: {problem.path}: {problem.message}", err=True)
+    for problem in report.warnings:
+        click.echo(f"warning: {problem.path}: {problem.message}", err=True)
+    click.echo(f"{scenario_id} v{report.version} from {report.start.isoformat()} ({report.timezone})"
+               + ("" if report.filter_matches else "  [these attributes do not pass the filter]"))
+    for entry in report.entries:
         click.echo(f"  {entry.step_id:<20} {entry.due_utc:%Y-%m-%d %H:%M:%S}Z  "
                    f"{entry.due_local:%Y-%m-%d %H:%M %a} local  {entry.messages_count} message(s)"
                    + (f"  [skipped: {entry.skipped}]" if entry.skipped else ""))

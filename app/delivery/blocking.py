@@ -42,5 +42,5 @@ def stop_for_block(session: Session, friend_id: int, now: datetime) -> tuple[int
         sa.update(Delivery).where(*open_rows).values(status=DELIVERY_CANCELLED, error="friend blocked the account")
     ))
     for channel, ids in reserved.items():  # nothing will be pushed: give their quota back
-        tracker.release(channel, len(ids), now, delivery_ids=ids, session=session)
+        tracker.release(session, channel, len(ids), now, delivery_ids=ids)
     return stopped, cancelled

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.delivery.moves import Move
 from app.dialect import int_array
 from app.models.base import UTCDateTime
 from app.models.delivery import DELIVERY_QUEUED, ENROLLMENT_ACTIVE
-
-if TYPE_CHECKING:  # the scheduler imports this module
-    from app.delivery.scheduler import Move
 
 _INSERT_DELIVERIES = sa.text("""
 INSERT INTO deliveries (enrollment_id, friend_id, scenario_id, scenario_version, step_id, cycle, visit, channel,

@@ -8,24 +8,17 @@ that did reach LINE answers 409 and is recorded as sent, never pushed twice.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.delivery.scheduler import Enqueue, enqueue_in_jobs
 from app.dialect import among
-from app.extensions import db
 from app.models.delivery import DELIVERY_QUEUED, DELIVERY_SENDING, Delivery
-from app.quota import holding
-
-log = logging.getLogger(__name__)
 
 REENQUEUE_AFTER = timedelta(seconds=30)  # a job normally runs well within this
 SWEEP_LIMIT = 5000
-RESUME_LIMIT = 2000
 
 
 def stale_deliveries(session: Session, now: datetime, *, limit: int = SWEEP_LIMIT,
@@ -59,28 +52,3 @@ def mark_enqueued(session: Session, delivery_ids: Sequence[int], now: datetime) 
         chunk = delivery_ids[start:start + 900]
         session.execute(sa.update(Delivery).where(among(session, Delivery.id, chunk))
                         .values(enqueued_at=now).execution_options(synchronize_session=False))
-
-
-def resume_held(session: Session, now: datetime, *, limit: int = RESUME_LIMIT) -> int:
-    """Queue held deliveries again on channels whose quota has room; highest priority first.
-
-    Same selection as the quota's resume task (:func:`app.quota.holding.resume_held_in`): only what
-    the remaining quota carries, a multicast group whole or not at all (a retry key must never carry
-    other recipients later), so a group bigger than the room is not requeued just to be held again.
-    """
-    resumed = len(holding.resume_held_in(session, now, limit=limit, enqueued_at=None))
-    if resumed:
-        log.info("quota back: %d held deliveries queued again", resumed)
-    return resumed
-
-
-def sweep(now: datetime, enqueue: Enqueue, *, lost_before: datetime | None = None) -> int:
-    """Resume held rows that fit the quota, then re-enqueue every stale delivery; how many ids."""
-    with db.transaction() as session:
-        resume_held(session, now)
-        ids = stale_deliveries(session, now, lost_before=lost_before)
-        mark_enqueued(session, ids, now)
-    if ids:
-        jobs = enqueue_in_jobs(ids, enqueue)
-        log.info("delivery sweep: %d deliveries re-enqueued in %d jobs", len(ids), jobs)
-    return len(ids)

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.config import bound_settings
+from app.delivery.attempts import SendSummary
 from app.delivery.backoff import MAX_ATTEMPTS, gives_up
 from app.delivery.grouping import Item
-from app.delivery.outcomes import SendSummary
 from app.delivery.progress import Position
 from app.dialect import among, is_postgres, plain_rows, plain_type, table_of
 from app.errors import NotFound

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
-from app.extensions import db
 from app.models.delivery import DELIVERY_FAILED, DELIVERY_QUEUED, Delivery
 from app.models.friends import Friend
 
@@ -38,12 +37,6 @@ def requeue_failed(session: Session, delivery_id: int, now: datetime) -> Deliver
     delivery.error = None
     log.info("delivery %s retried by an admin with a new retry key", delivery_id)
     return delivery
-
-
-def retry_delivery(delivery_id: int, now: datetime) -> Delivery:
-    """:func:`requeue_failed` in its own transaction (dashboard button, API, CLI)."""
-    with db.transaction() as session:
-        return requeue_failed(session, delivery_id, now)
 
 
 def list_deliveries(session: Session, *, status: str | None = None, scenario_id: str | None = None,

@@ -30,6 +30,7 @@ from app.quota.forecast import forecast
 from app.quota.months import month_key
 from app.quota.tracker import status
 from app.quota.usage import quota_config
+from app.work import QueueState
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,11 @@ SCHEDULER_DOWN_AFTER_S = 30.0
 class SteplineCollector(Collector):
     """Every Stepline family, read fresh on each scrape."""
 
-    def __init__(self, channels: Sequence[str], now: Callable[[], datetime], queues: Sequence[str]) -> None:
+    def __init__(self, channels: Sequence[str], now: Callable[[], datetime],
+                 queues: Callable[[], list[QueueState]]) -> None:
         self.channels = list(channels)
         self.now = now
-        self.queues = list(queues)
+        self.queues = queues
 
     def collect(self) -> Iterator[Metric]:
         errors = GaugeMetricFamily("stepline_scrape_errors", "1 when a metrics source could not be read",
@@ -168,15 +170,12 @@ class SteplineCollector(Collector):
                                 value=int(age is not None and age < SCHEDULER_DOWN_AFTER_S))
 
     def _queues(self) -> Iterator[Metric]:
-        from rq import Queue
-
         depth = GaugeMetricFamily("stepline_rq_queue_depth", "Jobs waiting in each RQ queue", labels=["queue"])
         failed = GaugeMetricFamily("stepline_rq_failed_jobs", "Jobs in each queue's failed registry",
                                    labels=["queue"])
-        for name in self.queues:
-            queue = Queue(name, connection=redis_handle.client)
-            depth.add_metric([name], queue.count)
-            failed.add_metric([name], queue.failed_job_registry.count)
+        for queue in self.queues():
+            depth.add_metric([queue.name], queue.depth)
+            failed.add_metric([queue.name], queue.failed)
         yield from (depth, failed)
 
 

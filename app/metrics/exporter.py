@@ -9,19 +9,18 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from app import current_settings
+from app.current import current_settings
 from app.metrics.collector import SteplineCollector
 from app.models.base import utcnow
+from app.work import current_work
 
 bp = Blueprint("metrics", __name__)
 
 
 def registry_for(channels: list[str]) -> CollectorRegistry:
     """A registry whose only collector reads Stepline's state when scraped."""
-    from workers.queues import ALL_QUEUES
-
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SteplineCollector(channels, utcnow, ALL_QUEUES))
+    registry.register(SteplineCollector(channels, utcnow, current_work().queues))
     return registry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
 
-from app import current_settings
+from app.current import current_settings
 from app.errors import NotFound
 from app.measure.line_login import LoginRejected
 from app.models.base import utcnow

@@ -6,40 +6,25 @@ the oldest due: the sender reserves for them, so resuming more would only hold t
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.extensions import db
 from app.models.delivery import DELIVERY_HELD, DELIVERY_QUEUED, DELIVERY_SENDING, Delivery
 from app.quota.tracker import status
 
-log = logging.getLogger("stepline.quota")
-
 GROUP_SLACK = 500  # look past groups too big to fit (a multicast has at most 500 recipients)
+RESUME_LIMIT = 2000  # held rows requeued per sweep
 
 
-def resume_held(now: datetime, *, limit: int = 1000) -> list[int]:
-    """Move held deliveries that fit the quota back to ``queued``; their ids, for enqueueing.
+def resume_held(session: Session, now: datetime, *, limit: int = RESUME_LIMIT) -> list[int]:
+    """Move held deliveries that fit the quota back to ``queued`` (the caller's transaction); their ids.
 
-    A multicast group (same ``request_key``) moves whole or not at all: its retry key must keep
-    carrying exactly the same recipients.
-    """
-    with db.transaction() as session:
-        resumed = resume_held_in(session, now, limit=limit, enqueued_at=now)
-    if resumed:
-        log.info("quota back: %d held deliveries queued again", len(resumed))
-    return resumed
-
-
-def resume_held_in(session: Session, now: datetime, *, limit: int, enqueued_at: datetime | None) -> list[int]:
-    """:func:`resume_held` in the caller's transaction (the outbox sweep uses it too, so both paths
-    resume the same rows: what the remaining quota carries, whole groups, highest priority first).
-
-    ``enqueued_at`` is stamped on the resumed rows: ``now`` when the caller enqueues them itself,
-    None to leave them to the sweep's stale-row pick-up.
+    Only what the remaining quota carries, highest priority first, and a multicast group (same
+    ``request_key``) whole or not at all: its retry key must keep carrying exactly the same
+    recipients, so a group bigger than the room is not requeued just to be held again. The rows'
+    ``enqueued_at`` is cleared, so the outbox sweep hands them to senders in the same round.
     """
     resumed: list[int] = []
     channels = session.scalars(sa.select(Delivery.channel).where(Delivery.status == DELIVERY_HELD).distinct())
@@ -48,7 +33,7 @@ def resume_held_in(session: Session, now: datetime, *, limit: int, enqueued_at: 
         if budget <= 0:
             break
         room = room_for_held(session, channel, now)
-        resumed += _resume_channel(session, channel, enqueued_at, budget if room is None else min(budget, room),
+        resumed += _resume_channel(session, channel, budget if room is None else min(budget, room),
                                    limited=room is not None)
     return resumed
 
@@ -73,8 +58,7 @@ def room_for_held(session: Session, channel: str, now: datetime) -> int | None:
     return max(0, quota.remaining - int(waiting or 0))
 
 
-def _resume_channel(session: Session, channel: str, enqueued_at: datetime | None, budget: int, *,
-                    limited: bool) -> list[int]:
+def _resume_channel(session: Session, channel: str, budget: int, *, limited: bool) -> list[int]:
     if budget <= 0:
         return []
     held = sa.and_(Delivery.status == DELIVERY_HELD, Delivery.channel == channel)
@@ -109,7 +93,7 @@ def _resume_channel(session: Session, channel: str, enqueued_at: datetime | None
     chosen = sa.or_(Delivery.id.in_(ids), Delivery.request_key.in_(chosen_keys))
     moved = list(session.execute(
         sa.update(Delivery).where(held, chosen)
-        .values(status=DELIVERY_QUEUED, enqueued_at=enqueued_at, next_attempt_at=None, error=None)
+        .values(status=DELIVERY_QUEUED, enqueued_at=None, next_attempt_at=None, error=None)
         .returning(Delivery.id, Delivery.request_key)
         .execution_options(synchronize_session=False)
     ))

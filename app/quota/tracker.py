@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.dialect import among, insert_for, table_of
-from app.extensions import db, in_transaction
 from app.models.delivery import DELIVERY_SENT, Delivery
 from app.models.quota import QuotaDay, QuotaMonth
 from app.quota.alerts import active_alerts, check_alerts
@@ -58,28 +57,15 @@ class QuotaStatus:
         return data
 
 
-def reserve(channel: str, count: int, now: datetime, *, delivery_ids: Sequence[int] = ()) -> bool:
-    """Take ``count`` messages from this month's quota (own short transaction); False if they don't fit.
+def reserve(session: Session, channel: str, count: int, now: datetime, *,
+            delivery_ids: Sequence[int] = ()) -> bool:
+    """Take ``count`` messages from this month's quota; False if they don't fit.
 
     The deliveries named are flagged ``quota_reserved`` in the same transaction, so a crash can
-    never leave a reservation without the rows that own it.
-    """
-    if count <= 0:
-        return True
-    with db.transaction() as session:
-        if not reserve_in(session, channel, count, now):
-            return False
-        if delivery_ids:
-            _flag_reserved(session, delivery_ids, True)
-    return True
-
-
-def reserve_in(session: Session, channel: str, count: int, now: datetime) -> bool:
-    """:func:`reserve` inside the caller's transaction, which flags the owning rows itself.
-
-    The sender reserves in the transaction that marks its rows ``sending`` (setting
-    ``quota_reserved`` in that same UPDATE), so each row is written once instead of twice; the
-    month row stays locked until that transaction ends, so reserve last, just before the commit.
+    never leave a reservation without the rows that own it. The sender reserves in the
+    transaction that marks its rows ``sending`` (setting ``quota_reserved`` in that same UPDATE),
+    so each row is written once instead of twice; the month row stays locked until that
+    transaction ends, so reserve last, just before the commit.
     """
     if count <= 0:
         return True
@@ -90,6 +76,8 @@ def reserve_in(session: Session, channel: str, count: int, now: datetime) -> boo
         row = _try_reserve(session, channel, month, count)
     if row is None:
         return False
+    if delivery_ids:
+        _flag_reserved(session, delivery_ids, True)
     used = used_of(row.reserved, row.external, row.limit, False)
     fired = active_alerts(row.alert_80_at, row.alert_100_at)
     if any(str(t) not in fired for t in reached_thresholds(used, row.limit)):
@@ -97,51 +85,46 @@ def reserve_in(session: Session, channel: str, count: int, now: datetime) -> boo
     return True
 
 
-def release(channel: str, count: int, now: datetime, *, delivery_ids: Sequence[int] = (),
-            session: Session | None = None) -> int:
+def release(session: Session, channel: str, count: int, now: datetime, *, delivery_ids: Sequence[int] = ()) -> int:
     """Give back the reservation of a push that did not go out; returns how many were released.
 
     With ``delivery_ids`` only the rows still flagged ``quota_reserved`` count, so releasing the
-    same deliveries twice gives the quota back once. Pass ``session`` to release inside the
-    caller's transaction (a block cancelling reserved deliveries).
+    same deliveries twice gives the quota back once.
     """
-    with in_transaction(session) as tx:
-        if delivery_ids:
-            count = _flag_reserved(tx, delivery_ids, False)
-        if count <= 0:
-            return 0
-        month = month_key(now, quota_config().timezone)
-        tx.execute(
-            sa.update(QuotaMonth)
-            .where(QuotaMonth.channel == channel, QuotaMonth.month == month)
-            .values(reserved=sa.case((QuotaMonth.reserved >= count, QuotaMonth.reserved - count), else_=0))
-            .execution_options(synchronize_session=False)
-        )
+    if delivery_ids:
+        count = _flag_reserved(session, delivery_ids, False)
+    if count <= 0:
+        return 0
+    month = month_key(now, quota_config().timezone)
+    session.execute(
+        sa.update(QuotaMonth)
+        .where(QuotaMonth.channel == channel, QuotaMonth.month == month)
+        .values(reserved=sa.case((QuotaMonth.reserved >= count, QuotaMonth.reserved - count), else_=0))
+        .execution_options(synchronize_session=False)
+    )
     return count
 
 
-def mark_exhausted(channel: str, now: datetime, *, session: Session | None = None) -> None:
+def mark_exhausted(session: Session, channel: str, now: datetime) -> None:
     """LINE answered "monthly limit reached": nothing more fits until the month or the limit changes."""
-    with in_transaction(session) as tx:
-        ensure_month(tx, channel, now)
-        month = month_key(now, quota_config().timezone)
-        row = _locked_month(tx, channel, month)
-        if not row.exhausted:
-            log.warning("quota exhausted: LINE refused pushes on channel %s for %s", channel, month)
-        row.exhausted = True
-        if row.limit is not None:  # LINE counts more than we know of: the rest is external usage
-            row.external = max(row.external, row.limit - row.reserved)
-        tx.flush()
-        check_alerts(tx, channel, now)
+    ensure_month(session, channel, now)
+    month = month_key(now, quota_config().timezone)
+    row = _locked_month(session, channel, month)
+    if not row.exhausted:
+        log.warning("quota exhausted: LINE refused pushes on channel %s for %s", channel, month)
+    row.exhausted = True
+    if row.limit is not None:  # LINE counts more than we know of: the rest is external usage
+        row.external = max(row.external, row.limit - row.reserved)
+    session.flush()
+    check_alerts(session, channel, now)
 
 
-def record_sent(channel: str, count: int, now: datetime, *, session: Session | None = None) -> None:
+def record_sent(session: Session, channel: str, count: int, now: datetime) -> None:
     """Count messages that went out on the local day of ``now`` (the month-to-date chart)."""
     if count <= 0:
         return
     day = day_key(now, quota_config().timezone)
-    with in_transaction(session) as tx:
-        tx.execute(_count_sent(insert_for(tx)), {"q_channel": channel, "q_day": day, "q_count": count})
+    session.execute(_count_sent(insert_for(session)), {"q_channel": channel, "q_day": day, "q_count": count})
 
 
 @lru_cache(maxsize=4)
@@ -155,36 +138,52 @@ def _count_sent(insert: Any) -> Any:
                                            set_={"sent": days.c.sent + statement.excluded.sent})
 
 
-def sync(channel: str, client: QuotaSource, now: datetime, *, session: Session | None = None) -> QuotaStatus:
+@dataclass(frozen=True)
+class LineQuota:
+    """What LINE said of a channel's month: each figure with whether LINE answered at all."""
+
+    limit_known: bool
+    limit: int | None
+    consumption_known: bool
+    consumption: int | None
+
+
+def ask_line(channel: str, client: QuotaSource) -> LineQuota:
+    """LINE's quota and consumption (no database work: nothing is locked while LINE answers)."""
+    limit_known, limit = _ask(channel, "quota", client.quota_limit)
+    consumption_known, consumption = _ask(channel, "consumption", client.consumption)
+    return LineQuota(limit_known, limit, consumption_known, consumption)
+
+
+def reconcile(session: Session, channel: str, line: LineQuota, now: datetime) -> QuotaStatus:
     """Reconcile with LINE: its limit wins; usage becomes in-flight + max(LINE's totalUsage, our sent).
 
     ``external = max(0, totalUsage - sent)`` where ``sent`` is the part of ``reserved`` that already
     went out: LINE's count covers those, while reservations still in flight are counted once (in
     ``reserved``). ``exhausted`` clears only when the limit was raised above the usage.
     """
-    limit_known, limit = _ask(channel, "quota", client.quota_limit)
-    consumption_known, consumption = _ask(channel, "consumption", client.consumption)
-    with in_transaction(session) as tx:
-        ensure_month(tx, channel, now)
-        month = month_key(now, quota_config().timezone)
-        row = _locked_month(tx, channel, month)
-        old_limit = row.limit
-        if limit_known:
-            row.limit = limit
-        if consumption_known and consumption is not None:
-            row.external = max(0, int(consumption) - sent_this_month(tx, channel, now, row.reserved))
-        if row.exhausted:
-            raised = limit_known and (row.limit is None or (old_limit is not None and row.limit > old_limit))
-            if raised and (row.limit is None or row.limit > row.reserved + row.external):
-                row.exhausted = False
-                log.info("quota on channel %s raised to %s: pushes resume", channel, row.limit)
-            elif row.limit is not None:
-                row.external = max(row.external, row.limit - row.reserved)
-        if limit_known or consumption_known:
-            row.synced_at = now
-        tx.flush()
-        check_alerts(tx, channel, now)
-        return status(tx, channel, now)
+    limit_known, limit = line.limit_known, line.limit
+    consumption_known, consumption = line.consumption_known, line.consumption
+    ensure_month(session, channel, now)
+    month = month_key(now, quota_config().timezone)
+    row = _locked_month(session, channel, month)
+    old_limit = row.limit
+    if limit_known:
+        row.limit = limit
+    if consumption_known and consumption is not None:
+        row.external = max(0, int(consumption) - sent_this_month(session, channel, now, row.reserved))
+    if row.exhausted:
+        raised = limit_known and (row.limit is None or (old_limit is not None and row.limit > old_limit))
+        if raised and (row.limit is None or row.limit > row.reserved + row.external):
+            row.exhausted = False
+            log.info("quota on channel %s raised to %s: pushes resume", channel, row.limit)
+        elif row.limit is not None:
+            row.external = max(row.external, row.limit - row.reserved)
+    if limit_known or consumption_known:
+        row.synced_at = now
+    session.flush()
+    check_alerts(session, channel, now)
+    return status(session, channel, now)
 
 
 def status(session: Session, channel: str, now: datetime) -> QuotaStatus:

@@ -26,6 +26,21 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def parse_start(text: str | None) -> datetime:
+    """A preview's start instant as staff type it: ISO 8601 with or without an offset (without one
+    it is local to the scenario: the caller localizes it), a ``datetime-local`` value, or a date.
+    A space before the offset is read as ``+`` (a ``+`` in a URL's query decodes to a space)."""
+    value = (text or "").strip()
+    if not value:
+        raise ValueError("missing: expected an ISO 8601 date-time such as 2026-11-01T09:00:00+09:00")
+    if value.count(" ") == 1 and "T" in value:
+        value = value.replace(" ", "+")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"expected an ISO 8601 date-time such as 2026-11-01T09:00:00+09:00, got {text!r}") from None
+
+
 def local_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime:
     """Local wall time → UTC; fold=0 maps a DST-gap time forward by the gap and a repeated time
     to its first occurrence (RFC 5545 behaviour)."""

@@ -29,6 +29,7 @@ from app.conversations import log as conversation_log
 from app.conversations.richmenu_links import rich_menu_of
 from app.errors import BadRequest, NotFound
 from app.extensions import db
+from app.line.channels import line_client
 from app.line.client import Outcome, SendResult
 from app.models.conversations import (
     DIRECTION_IN,
@@ -47,7 +48,6 @@ from app.scenarios import store as definitions
 from app.scenarios.loader import format_path
 from app.scenarios.messages import Messages
 from app.scenarios.render import render_messages
-from app.services.line_edge import line_client
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def submit_operator_message(user_id: str, raw_messages: Any, *, idempotency_key:
             row.via, row.reply_token = "reply", token.reply_token
         else:
             row.via, row.retry_key = "push", str(uuid.uuid4())
-            if not tracker.reserve_in(session, row.channel, 1, now):
+            if not tracker.reserve(session, row.channel, 1, now):
                 row.status, row.error = OPERATOR_HELD, "monthly quota exhausted"
             else:
                 row.quota_reserved = True
@@ -237,7 +237,7 @@ def _switch_to_push(message_id: int, *, settings: Settings, now: datetime, enque
         if row.status != OPERATOR_QUEUED or row.via != "reply":
             return _answer(row)
         row.via, row.reply_token, row.retry_key = "push", None, str(uuid.uuid4())
-        if not tracker.reserve_in(session, row.channel, 1, now):
+        if not tracker.reserve(session, row.channel, 1, now):
             row.status, row.error = OPERATOR_HELD, "monthly quota exhausted"
             return _answer(row)
         row.quota_reserved = True
@@ -254,7 +254,7 @@ def _record(message_id: int, result: SendResult, now: datetime, enqueue: Enqueue
         if result.sent:
             row.status, row.sent_at, row.error = OPERATOR_SENT, now, None
             if row.via == "push":
-                tracker.record_sent(row.channel, 1, now, session=session)
+                tracker.record_sent(session, row.channel, 1, now)
             conversation_log.log_outgoing(session, row.friend_id, KIND_OPERATOR, row.messages, now, staff=row.staff)
         elif result.outcome in (Outcome.TRANSIENT, Outcome.RATE_LIMITED) and row.attempts < MAX_ATTEMPTS:
             row.error, retry = result.message or result.outcome.value, True
@@ -262,9 +262,9 @@ def _record(message_id: int, result: SendResult, now: datetime, enqueue: Enqueue
             row.status = OPERATOR_HELD if result.outcome is Outcome.QUOTA_EXHAUSTED else OPERATOR_FAILED
             row.error = result.message or result.outcome.value
             if result.outcome is Outcome.QUOTA_EXHAUSTED:
-                tracker.mark_exhausted(row.channel, now, session=session)
+                tracker.mark_exhausted(session, row.channel, now)
             if row.quota_reserved:
-                tracker.release(row.channel, 1, now, session=session)
+                tracker.release(session, row.channel, 1, now)
                 row.quota_reserved = False
         answer = _answer(row)
     if retry:

@@ -1,26 +1,30 @@
-"""Process a friend's pending ledger events in timestamp order, inside one transaction."""
+"""A friend's pending ledger events, processed in timestamp order: the job's use case.
+
+Reads first (profile need, regex matches: no write lock held while a friend's text is matched),
+then one write transaction for every event, then what must wait for the commit: replies with
+the events' tokens, staff notices, rich menu links.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.conversations import log as conversation_log
 from app.delivery import enrollment
 from app.delivery.blocking import stop_for_block
 from app.delivery.rules import Effects, on_incoming
-from app.models.delivery import ENROLLMENT_ACTIVE, Enrollment
+from app.events import friend_state, ledger, pending
+from app.extensions import db
+from app.line.client import LineClient
 from app.models.events import EVENT_FAILED, EVENT_PROCESSED, WebhookEvent
 from app.models.friends import Friend
-from app.scenarios import matching
-from app.scenarios.rule_defs import KeywordWhen
-from app.scenarios.store import definition_for, live_scenarios
-from app.services import friends as friend_state
+from app.scenarios.matching import using_precomputed
 from app.services import routes
 
 log = logging.getLogger(__name__)
@@ -43,69 +47,50 @@ class ProcessResult:
     effects: Effects = field(default_factory=Effects)  # rich menu links and handoffs to tell LINE / staff about
 
 
-def pending_events(session: Session, channel: str, user_id: str) -> list[WebhookEvent]:
-    """The friend's unprocessed events, oldest first by LINE's timestamp (arrival order is not reliable)."""
-    return list(
-        session.scalars(
-            sa.select(WebhookEvent)
-            .where(
-                WebhookEvent.channel == channel,
-                WebhookEvent.user_id == user_id,
-                WebhookEvent.processed_at.is_(None),
-            )
-            .order_by(WebhookEvent.timestamp, WebhookEvent.id)
-        )
-    )
+def handle_pending(channel: str, user_id: str, clock: Callable[[], datetime], *, line: Callable[[], LineClient],
+                   notify_staff: Callable[[int], object],
+                   link_rich_menus: Callable[[str, str, list[str]], None]) -> int:
+    """Process every pending event of one friend; running it twice does nothing the second time.
+    How many events were processed."""
+    display_name = None
+    with db.read() as session:
+        wants_profile = pending.needs_profile(session, channel, user_id)
+        matches = pending.precompute_keyword_matches(session, channel, user_id)
+    if wants_profile:
+        profile = line().profile(user_id)  # best-effort: None on any failure
+        display_name = (profile or {}).get("displayName")
+    with db.transaction() as session, using_precomputed(matches):
+        result = process_friend_events(session, channel, user_id, clock(), display_name=display_name)
+    for reply in result.replies:
+        outcome = line().reply(reply.reply_token, reply.messages)
+        log.info("reply to event %s: %s", reply.event_id, outcome.outcome)
+    for handoff_id in result.effects.handoffs_opened:
+        notify_staff(handoff_id)
+    if result.effects.rich_menus:
+        link_rich_menus(channel, user_id, result.effects.rich_menus)
+    return result.processed
 
 
-def needs_profile(session: Session, channel: str, user_id: str) -> bool:
-    """True when a pending follow exists and we do not know the friend's display name yet."""
-    has_follow = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(WebhookEvent)
-        .where(WebhookEvent.channel == channel, WebhookEvent.user_id == user_id,
-               WebhookEvent.processed_at.is_(None), WebhookEvent.type == "follow")
-    )
-    if not has_follow:
-        return False
-    name = session.scalar(sa.select(Friend.display_name).where(Friend.channel == channel, Friend.user_id == user_id))
-    return not name
-
-
-def precompute_keyword_matches(session: Session, channel: str, user_id: str) -> dict[matching.MatchKey, bool]:
-    """Run the regex keyword rules the friend's pending texts will meet, in a read transaction
-    before the write one (``matching.using_precomputed``): the write lock is never held while a
-    friend's text is matched. Anything not foreseen here is matched in the transaction, still
-    in linear time."""
-    texts = [text for payload in session.scalars(
-        sa.select(WebhookEvent.payload).where(WebhookEvent.channel == channel, WebhookEvent.user_id == user_id,
-                                              WebhookEvent.processed_at.is_(None), WebhookEvent.type == "message"))
-        if isinstance(text := (payload.get("message") or {}).get("text"), str)]
-    if not texts:
-        return {}
-    keyword_sets: list[tuple[tuple[str, ...], str]] = []
-    enrolled = session.execute(
-        sa.select(Enrollment.scenario_id, Enrollment.scenario_version).join(Friend, Friend.id == Enrollment.friend_id)
-        .where(Friend.channel == channel, Friend.user_id == user_id, Enrollment.status == ENROLLMENT_ACTIVE)).all()
-    for scenario_id, version in enrolled:
-        for rule in definition_for(session, scenario_id, version).rules:
-            if isinstance(rule.when, KeywordWhen):
-                keyword_sets.append((tuple(rule.when.keyword), rule.when.match))
-    for _, scn in live_scenarios(session, channel, "keyword"):
-        if scn.start.keywords:
-            keyword_sets.append((tuple(scn.start.keywords), scn.start.match))
-    return matching.precompute_matches(keyword_sets, texts)
+def sweep_pending(older_than: datetime, signal: Callable[[list[tuple[str, str]]], object]) -> int:
+    """Signal again the friends whose events were stored before ``older_than`` but never processed
+    (Redis was down, a job was lost); how many friends."""
+    with db.read() as session:
+        friends = ledger.friends_with_pending_events(session, older_than)
+    if friends:
+        signal(friends)
+        log.info("event sweep: %d friends with pending events signalled", len(friends))
+    return len(friends)
 
 
 def process_friend_events(
     session: Session, channel: str, user_id: str, now: datetime, *, display_name: str | None = None
 ) -> ProcessResult:
     """Apply every pending event of one friend; each event is isolated in a savepoint."""
-    friend = friend_state.lock_friend(session, channel, user_id)
+    friend = friend_state.lock_friend(session, channel, user_id, now)
     if display_name:
         friend.display_name = display_name
     result = ProcessResult()
-    for event in pending_events(session, channel, user_id):
+    for event in pending.pending_events(session, channel, user_id):
         try:
             with session.begin_nested():
                 reply = _apply(session, friend, event, now, result.effects)

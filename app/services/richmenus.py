@@ -16,13 +16,13 @@ from app.conversations.richmenu_links import DEFAULT
 from app.conversations.richmenu_schema import RichMenuDef, image_problem
 from app.errors import BadRequest
 from app.extensions import db
+from app.line.channels import line_client
 from app.line.client import LineApiError
 from app.models.conversations import FriendRichMenu, RichMenu
 from app.models.friends import Friend
 from app.scenarios.errors import Issue, ScenarioInvalid
 from app.scenarios.loader import parse_documents
 from app.scenarios.yamlpos import compose_only, locate
-from app.services.line_edge import line_client
 
 log = logging.getLogger(__name__)
 BULK_LINK_MAX = 500

@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from app.services.ledger import RecordedBatch, record_event_bodies
+from app.events.ledger import RecordedBatch, record_event_bodies
 
 Body = tuple[str, Iterable[Mapping[str, Any]]]
 log = logging.getLogger(__name__)

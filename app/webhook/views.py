@@ -8,14 +8,14 @@ import os
 from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import current_settings
 from app.config import DEFAULT_CHANNEL
+from app.current import current_settings
+from app.events.ledger import MalformedWebhook, parse_body
 from app.extensions import WEBHOOK_DB_DEADLINE_MS, db
 from app.line.signature import signature_is_valid
 from app.models.base import utcnow
-from app.services.ledger import MalformedWebhook, parse_body
 from app.webhook.group_commit import GroupCommit
-from workers import jobs
+from app.work import current_work
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
@@ -27,7 +27,7 @@ def _ledger_writer() -> GroupCommit:
     pid = os.getpid()
     writer = _writers.get(pid)
     if writer is None:
-        writer = _writers.setdefault(pid, GroupCommit(db.webhook_write, jobs.signal_friends))
+        writer = _writers.setdefault(pid, GroupCommit(db.webhook_write, current_work().signal_friends))
     return writer
 
 

@@ -11,12 +11,12 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from app.delivery import scheduler as claims
-from app.delivery.sender import send_batch
 from app.extensions import db
 from app.line.client import LineClient
 from app.models.base import utcnow
 from app.scenarios import store as definitions
+from app.services.delivery import schedule_due
+from app.services.sending import send_batch
 from bench import delivery, outbox_floor, recipient_cost, scheduler, seed
 from linesim.testing import run_simulator
 
@@ -56,7 +56,7 @@ def test_delivery_bench_core(bench_scenario: str) -> None:
         due = utcnow() - timedelta(seconds=1)
         assert seed.make_due(engine, due)[0] == 40
         jobs: list[list[int]] = []
-        claims.tick(utcnow(), lambda ids: jobs.append(ids) or True, job_size=25)
+        schedule_due(utcnow(), lambda ids: jobs.append(ids) or True, job_size=25)
         client = LineClient(sim.base_url, "smoke-token", pool_size=16)
         for job in jobs:
             send_batch(lambda _channel: client, job)

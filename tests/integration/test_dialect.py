@@ -10,7 +10,7 @@ from app.dialect import among, plain_rows, still
 from app.extensions import db
 from app.models.delivery import Delivery
 from app.models.friends import Friend
-from tests.integration.delivery.factories import add_friend
+from tests.factories import add_friend
 
 
 def test_among_finds_ints_and_strings_and_nothing_for_an_empty_list(app: Flask) -> None:

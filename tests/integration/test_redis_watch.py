@@ -10,15 +10,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from app import bind_services
 from app.config import Settings
-from app.delivery import scheduler
-from app.extensions import db
+from app.extensions import bind_services, db
 from app.models.base import utcnow
 from app.models.events import WebhookEvent
+from app.services.delivery import schedule_due
 from devstack.processes import RedisServer
-from tests.conftest import _empty_all_tables
-from tests.integration.delivery.factories import population
+from tests.factories import empty_all_tables, population
 from workers import delivery_jobs, event_signals, queues, schedule
 from workers.queues import DELIVERIES, get_queue
 from workers.redis_watch import RedisWatch
@@ -41,7 +39,7 @@ def bound(settings: Settings) -> Iterator[Settings]:
     bind_services(settings)
     yield settings
     bind_services(settings)
-    _empty_all_tables()
+    empty_all_tables()
 
 
 def _restart(server: RedisServer) -> None:
@@ -109,7 +107,7 @@ def test_deliveries_and_events_lost_with_redis_are_queued_again_at_once(
 ) -> None:
     population(3)
     now = utcnow()
-    scheduler.tick(now, delivery_jobs.enqueue_send)
+    schedule_due(now, delivery_jobs.enqueue_send)
     assert get_queue(DELIVERIES).count > 0
     with db.transaction() as session:
         session.add(WebhookEvent(webhook_event_id="evt-during-outage", channel="default", type="message",

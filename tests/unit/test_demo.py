@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.delivery.test_send import USER_ID
+from app.services.test_sends import USER_ID
 from demo import state as demo_state
 from demo.friend import event_for
 from demo.friends import NAMES, user_id_for

@@ -12,8 +12,8 @@ from flask import has_request_context
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 
-from app import current_settings
 from app.admin.dashboard.vocabulary import label
+from app.current import current_settings
 
 
 def zoned(value: datetime | None, timezone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -8,9 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from redis import Redis
 from redis.exceptions import RedisError
-from rq import Worker
 from sqlalchemy.orm import Session
 
 from app import heartbeat
@@ -27,7 +25,7 @@ from app.models.delivery import (
 from app.models.events import WebhookEvent
 from app.models.friends import Friend
 from app.models.quota import QuotaDay
-from workers.queues import ALL_QUEUES, get_queue
+from app.work import QueueState, Work, WorkerState
 
 FAILED_WINDOW = timedelta(hours=24)
 
@@ -93,22 +91,6 @@ def daily_sent(session: Session, channel: str, month: str) -> dict[int, int]:
     return {int(day[8:10]): sent for day, sent in rows}
 
 
-@dataclass(frozen=True)
-class QueueState:
-    name: str
-    depth: int
-    failed: int
-
-
-@dataclass(frozen=True)
-class WorkerState:
-    name: str
-    state: str
-    queues: list[str]
-    current_job: str | None
-    last_heartbeat: datetime | None
-
-
 @dataclass
 class RqState:
     """RQ queues, workers and the scheduler heartbeat; ``error`` set when Redis is unreachable."""
@@ -119,17 +101,12 @@ class RqState:
     error: str | None = None
 
 
-def rq_state(connection: Redis) -> RqState:
+def rq_state(work: Work) -> RqState:
     """Queue depths, live workers and seconds since the scheduler's last tick (``app.heartbeat``)."""
     state = RqState()
     try:
-        for name in ALL_QUEUES:
-            queue = get_queue(name, connection=connection)
-            state.queues.append(QueueState(name, queue.count, queue.failed_job_registry.count))
-        for worker in Worker.all(connection=connection):
-            job_id = worker.get_current_job_id()
-            state.workers.append(WorkerState(worker.name, str(worker.get_state()),
-                                             [q.name for q in worker.queues], job_id, worker.last_heartbeat))
+        state.queues = work.queues()
+        state.workers = work.workers()
         state.heartbeat_age = heartbeat.age_seconds()
     except (RedisError, OSError) as exc:
         state.error = f"Redis unavailable ({type(exc).__name__})"

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.admin.auth import audit_note, current_identity, requires, set_identity
-from app.admin.dashboard import bp
+from app.admin.dashboard.blueprint import bp
 from app.admin.sessions import ServerSession
 from app.errors import SteplineError
 from app.services import staff as service

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, render_template, request
 
 from app.admin.auth import requires
-from app.admin.dashboard import bp
+from app.admin.dashboard.blueprint import bp
 from app.services import audit
 
 PAGE = 100

@@ -12,11 +12,11 @@ from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from werkzeug.wrappers import Response
 
-from app import current_settings
 from app.admin.auth import current_identity, set_identity
-from app.admin.dashboard import bp
+from app.admin.dashboard.blueprint import bp
 from app.admin.dashboard.csrf import rotate_csrf_token
 from app.admin.sessions import ServerSession
+from app.current import current_settings
 from app.services import login_throttle
 from app.services import staff as staff_service
 from app.staff.roles import BUILTIN_OWNER, Identity

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from app.admin.api_friends import IMPORT_MAX_BYTES
 from app.admin.auth import audit_note, requires
-from app.admin.dashboard import bp
+from app.admin.dashboard.blueprint import bp
 from app.admin.dashboard.filter_form import ATTRIBUTE_OPS, FIELD_NAMES, KINDS, MEMBER_OPS, Builder, from_form
 from app.errors import SteplineError
 from app.extensions import db

@@ -8,11 +8,10 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app import current_settings
-from app.admin.api_conversations import enqueue_operator_retry
 from app.admin.auth import current_actor, requires
-from app.admin.dashboard import bp
+from app.admin.dashboard.blueprint import bp
 from app.conversations.handoffs import count_open
+from app.current import current_settings
 from app.errors import SteplineError
 from app.extensions import db
 from app.models.base import utcnow
@@ -20,6 +19,7 @@ from app.models.friends import Friend
 from app.services import conversations as service
 from app.services import richmenus as richmenu_service
 from app.services import rulesets as ruleset_service
+from app.work import current_work
 
 CHAT_PAGE = 100
 
@@ -66,7 +66,7 @@ def chat_send(friend_id: int) -> Response:
     try:
         result = service.submit_operator_message(
             user_id, [{"text": text}], idempotency_key=request.form.get("nonce", ""), staff=current_actor(),
-            settings=current_settings(), now=utcnow(), enqueue=enqueue_operator_retry)
+            settings=current_settings(), now=utcnow(), enqueue=current_work().send_operator_message)
     except SteplineError as exc:
         details = "; ".join(str(d.get("message", d)) if isinstance(d, dict) else str(d)
                             for d in getattr(exc, "details", []) or [])

@@ -7,9 +7,9 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.admin.auth import audit_note, requires
-from app.admin.dashboard import bp, queries
+from app.admin.dashboard import queries
+from app.admin.dashboard.blueprint import bp
 from app.admin.dashboard.formatting import page_arg
-from app.delivery.retry import retry_delivery
 from app.errors import SteplineError
 from app.extensions import db
 from app.models.base import utcnow
@@ -22,6 +22,8 @@ from app.models.delivery import (
     DELIVERY_SENT,
     DELIVERY_SKIPPED,
 )
+from app.services.delivery import retry_failed
+from app.work import current_work
 
 STATUSES = (DELIVERY_FAILED, DELIVERY_HELD, DELIVERY_QUEUED, DELIVERY_SENDING, DELIVERY_SENT, DELIVERY_SKIPPED,
             DELIVERY_CANCELLED)
@@ -51,7 +53,7 @@ def deliveries() -> str:
 def retry(delivery_id: int) -> Response:
     """Queue a failed delivery again (under a new retry key: LINE refused the old request)."""
     try:
-        retry_delivery(delivery_id, utcnow())
+        retry_failed([delivery_id], utcnow(), current_work().send_deliveries)
     except SteplineError as exc:
         audit_note(error=str(exc))  # the redirect looks like success: say in the record that it was not
         flash(_("Delivery %(id)s: %(error)s", id=delivery_id, error=exc), "error")

@@ -6,7 +6,7 @@ from flask import abort, render_template
 from flask_babel import gettext as _
 
 from app.admin.auth import requires
-from app.admin.dashboard import bp
+from app.admin.dashboard.blueprint import bp
 from app.admin.dashboard.queries_friends import friend_enrollments, friend_timeline, tags_by_friend
 from app.extensions import db
 from app.models.friends import Friend

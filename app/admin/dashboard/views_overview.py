@@ -12,17 +12,19 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from app import current_settings
 from app.admin.auth import requires
-from app.admin.dashboard import bp, charts, queries
+from app.admin.dashboard import charts, queries
+from app.admin.dashboard.blueprint import bp
 from app.admin.dashboard.formatting import count
-from app.extensions import db, redis_handle
+from app.current import current_settings
+from app.extensions import db
 from app.models.base import utcnow
 from app.quota import tracker
 from app.quota.alerts import banner_text
 from app.quota.forecast import Forecast, forecast
 from app.quota.months import local
 from app.quota.usage import reached_thresholds
+from app.work import current_work
 
 # the banner reflects usage now, whether or not this month's alert already fired
 BANNER_THRESHOLDS = ["80", "100"]
@@ -130,7 +132,7 @@ def overview() -> str:
         panels = [_panel(session, channel, now) for channel in _channels(session)]
         pipeline = queries.pipeline(session, now)
         per_minute = queries.events_per_minute(session, now)
-    rq = queries.rq_state(redis_handle.client)
+    rq = queries.rq_state(current_work())
     refresh = None if request.args.get("refresh") == "off" else REFRESH_SECONDS
     return render_template(
         "dashboard/overview.html",

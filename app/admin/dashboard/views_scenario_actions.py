@@ -12,16 +12,16 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from app import current_settings
 from app.admin.auth import audit_note, requires
-from app.admin.dashboard import bp
-from app.delivery.test_send import send_test
+from app.admin.dashboard.blueprint import bp
+from app.current import current_settings
 from app.errors import SteplineError
 from app.extensions import db
+from app.line.channels import line_client
 from app.models.base import utcnow
 from app.models.scenarios import Scenario
 from app.services import scenarios as scenario_service
-from app.services.line_edge import line_client
+from app.services.test_sends import send_test
 
 
 @bp.route("/scenarios/<scenario_id>/source")

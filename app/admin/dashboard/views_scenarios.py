@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from app.admin.api_scenarios import configured_channels, start_audience_jobs
+from app.admin.api_scenarios import configured_channels
 from app.admin.auth import audit_note, requires
-from app.admin.dashboard import bp, charts, queries
+from app.admin.dashboard import charts, queries
+from app.admin.dashboard.blueprint import bp
 from app.admin.dashboard.sorting import parse_sort, sort_rows
 from app.admin.dashboard.vocabulary import label
 from app.delivery import stats
@@ -24,12 +23,13 @@ from app.limits import DocumentTooLarge
 from app.models.base import utcnow
 from app.models.scenarios import Scenario
 from app.scenarios.errors import ScenarioInvalid
-from app.scenarios.filters import matches
 from app.scenarios.render import render_messages
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.store import definition_for
+from app.scenarios.timeline import parse_start
 from app.services import clicks
 from app.services import scenarios as scenario_service
+from app.work import enroll_audiences
 
 LIFECYCLE_ACTIONS = {
     "publish": scenario_service.publish,
@@ -132,7 +132,7 @@ def upload() -> tuple[str, int]:
         return _render_list(413, upload_errors=[], upload_message=str(exc), form=form)
     except SteplineError as exc:
         return _render_list(400, upload_errors=getattr(exc, "details", []), upload_message=str(exc), form=form)
-    start_audience_jobs(result.audience_pending)
+    enroll_audiences(result.audience_pending)
     return _render_list(200, upload_result=result, form={})
 
 
@@ -179,7 +179,7 @@ def lifecycle(scenario_id: str, action: str) -> Response | tuple[str, int]:
         audit_note(error=str(exc))  # the redirect looks like success: say in the record that it was not
         flash(_("%(id)s: %(error)s", id=scenario_id, error=exc), "error")
     else:
-        start_audience_jobs([scenario_id] if done.needs_audience else [])
+        enroll_audiences([scenario_id] if done.needs_audience else [])
         flash(_("%(id)s: %(action)s done — now %(status)s.", id=scenario_id, action=label(action),
                 status=label(done.scenario.status)) + _audience_note(done), "success")
     back = request.form.get("next", "")
@@ -195,14 +195,6 @@ def _audience_note(done: Any) -> str:
     if done.audience_enrolled:
         return " " + _("%(n)s existing friend(s) enrolled.", n=done.audience_enrolled)
     return ""
-
-
-def parse_start(value: str, timezone: str) -> datetime:
-    """A ``datetime-local`` value (scenario local time) or ISO 8601 with an offset → aware UTC."""
-    start = datetime.fromisoformat(value.strip())
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=ZoneInfo(timezone))
-    return start.astimezone(ZoneInfo("UTC"))
 
 
 def parse_attributes(text: str) -> dict[str, Any]:
@@ -236,11 +228,11 @@ def scenario(scenario_id: str) -> str:
         timeline, start, filter_ok, preview_error = None, None, True, None
         if start_text:
             try:
-                start = parse_start(start_text, definition.timezone)
-                attributes = parse_attributes(attributes_text)
-                timeline = scenario_service.preview(session, scenario_id, start, attributes,
-                                                    display_name=display_name_text or None)
-                filter_ok = matches(definition.filter, attributes, set())  # tags are unknown in a preview
+                report = scenario_service.preview_report(session, scenario_id, parse_start(start_text),
+                                                         parse_attributes(attributes_text),
+                                                         display_name=display_name_text or None,
+                                                         channels=configured_channels())
+                timeline, start, filter_ok = report.entries, report.start, report.filter_matches
             except ValueError as exc:
                 preview_error = _("start: %(error)s", error=exc)
             except SteplineError as exc:

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.admin.auth import audit_note, requires
-from app.admin.dashboard import bp
+from app.admin.dashboard.blueprint import bp
 from app.errors import SteplineError
 from app.services import staff as service
 from app.staff.roles import ROLES

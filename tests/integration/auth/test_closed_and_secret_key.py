@@ -14,11 +14,12 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
 
-from app import bind_services, create_app
 from app.config import load_settings
+from app.extensions import bind_services
 from app.secret_key import instance_secret_key
 from app.services import staff as staff_service
-from tests.conftest import ADMIN_PASSWORD, ADMIN_TOKEN, _empty_all_tables
+from tests.conftest import ADMIN_PASSWORD, ADMIN_TOKEN, build_app
+from tests.factories import empty_all_tables
 
 
 @pytest.fixture()
@@ -26,10 +27,10 @@ def closed_app(env: dict[str, str]) -> Iterator[Flask]:
     """Stepline with neither ADMIN_PASSWORD nor ADMIN_TOKEN, and (so far) no staff."""
     settings = load_settings({k: v for k, v in env.items() if k not in {"ADMIN_PASSWORD", "ADMIN_TOKEN"}},
                              testing=True)
-    application = create_app(settings)
+    application = build_app(settings)
     yield application
     bind_services(settings)
-    _empty_all_tables()
+    empty_all_tables()
 
 
 def _forged_cookie(app: Flask, data: dict[str, object]) -> str:
@@ -78,7 +79,7 @@ def test_a_cookie_signed_with_the_old_password_derived_key_opens_nothing(env: di
     """The key used to be sha256(constant + ADMIN_PASSWORD + ADMIN_TOKEN): anyone who guessed the
     password could forge a session offline. Now the key is random and sessions are server-side."""
     env = {k: v for k, v in env.items() if k != "SECRET_KEY"} | {"STEPLINE_INSTANCE_PATH": str(tmp_path)}
-    app = create_app(load_settings(env, testing=True))
+    app = build_app(load_settings(env, testing=True))
     old_key = hashlib.sha256(b"stepline-session-key\x1f" + f"{ADMIN_PASSWORD}\x1f{ADMIN_TOKEN}".encode()).hexdigest()
     assert app.secret_key != old_key
     forger = Flask("forger")
@@ -98,9 +99,9 @@ def test_a_cookie_signed_with_the_real_key_opens_nothing_either(app: Flask, clie
 def test_without_secret_key_the_instance_key_is_random_private_and_stable(env: dict[str, str],
                                                                           tmp_path: Path) -> None:
     env = {k: v for k, v in env.items() if k != "SECRET_KEY"} | {"STEPLINE_INSTANCE_PATH": str(tmp_path)}
-    first = create_app(load_settings(env, testing=True))
-    second = create_app(load_settings(env, testing=True))
-    other = create_app(load_settings(env | {"STEPLINE_INSTANCE_PATH": str(tmp_path / "other")}, testing=True))
+    first = build_app(load_settings(env, testing=True))
+    second = build_app(load_settings(env, testing=True))
+    other = build_app(load_settings(env | {"STEPLINE_INSTANCE_PATH": str(tmp_path / "other")}, testing=True))
     assert first.secret_key == second.secret_key != other.secret_key
     assert ADMIN_PASSWORD not in str(first.secret_key) and len(str(first.secret_key)) >= 32
     assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.services import login_throttle
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, build_app
 from tests.integration.auth.conftest import PASSWORD, make_staff, staff_login
 from tests.integration.dashboard.conftest import login
 
@@ -96,10 +96,9 @@ def test_failures_older_than_fifteen_minutes_do_not_count(app: Flask, clock: Clo
 
 def test_logins_are_refused_with_503_while_the_throttle_store_is_down(app: Flask, env: dict[str, str]) -> None:
     """No Redis to count failures: a clear 503 with Retry-After, never a 500 and never unthrottled guesses."""
-    from app import create_app
     from app.config import load_settings
 
-    redis_down = create_app(load_settings({**env, "REDIS_URL": "redis://127.0.0.1:9/0"}, testing=True))
+    redis_down = build_app(load_settings({**env, "REDIS_URL": "redis://127.0.0.1:9/0"}, testing=True))
     response = login(redis_down.test_client())
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert "try again" in response.get_data(as_text=True)

@@ -9,16 +9,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app import bind_services
 from app.config import Settings
 from app.conversations import rulesets as ruleset_cache
-from app.extensions import db
+from app.events.ledger import record_events
+from app.extensions import bind_services, db
 from app.models.friends import Friend
 from app.services import events as event_service
-from app.services.ledger import record_events
 from linesim.testing import SimulatorHandle
-from tests.conftest import _empty_all_tables
-from tests.integration.delivery.factories import T0
+from tests.factories import T0, empty_all_tables
 from tests.support.images import png  # noqa: F401 - re-exported for the tests here
 
 USER = "U" + "a" * 32
@@ -44,7 +42,7 @@ def bound(settings: Settings) -> Iterator[Settings]:
     ruleset_cache.clear_cache()
     yield settings
     bind_services(settings)
-    _empty_all_tables()
+    empty_all_tables()
     ruleset_cache.clear_cache()
 
 

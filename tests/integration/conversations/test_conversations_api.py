@@ -10,8 +10,8 @@ from app.extensions import db
 from app.models.base import utcnow
 from app.models.delivery import Delivery
 from linesim.testing import SimulatorHandle
+from tests.factories import add_enrollment, add_friend, add_scenario, scenario_doc
 from tests.integration.conversations.conftest import USER, incoming
-from tests.integration.delivery.factories import add_enrollment, add_friend, add_scenario, scenario_doc
 
 RULESET = """id: base
 name: 基本
@@ -121,7 +121,7 @@ def test_double_submit_sends_once(client: FlaskClient, admin_headers: dict[str, 
 
 def test_lost_answer_is_retried_with_the_same_retry_key(client: FlaskClient, admin_headers: dict[str, str],
                                                         sim: SimulatorHandle) -> None:
-    from app import current_settings
+    from app.current import current_settings
     from app.services import conversations
 
     with db.transaction() as session:

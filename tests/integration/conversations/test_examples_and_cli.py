@@ -10,8 +10,8 @@ from flask import Flask
 from app.extensions import db
 from app.models.conversations import RuleSet
 from app.services import richmenus
+from tests.factories import add_enrollment, add_friend, add_scenario
 from tests.integration.conversations.conftest import USER, incoming, reply_texts
-from tests.integration.delivery.factories import add_enrollment, add_friend, add_scenario
 
 ROOT = Path(__file__).resolve().parents[3]
 

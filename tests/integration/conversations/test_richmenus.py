@@ -19,8 +19,8 @@ from app.models.base import utcnow
 from app.scenarios.errors import ScenarioInvalid
 from app.services import richmenus
 from linesim.testing import SimulatorHandle
+from tests.factories import add_enrollment, add_friend, add_scenario, scenario_doc
 from tests.integration.conversations.conftest import USER, friend_id, incoming, png
-from tests.integration.delivery.factories import add_enrollment, add_friend, add_scenario, scenario_doc
 
 MENU = """id: main
 name: メインメニュー
@@ -50,7 +50,7 @@ def _state(sim: SimulatorHandle) -> dict[str, Any]:
 
 def _load(app: Flask, path: str) -> dict[str, Any]:
     with app.app_context():
-        from app import current_settings
+        from app.current import current_settings
 
         return richmenus.load([path], [Path(path).read_text(encoding="utf-8")], settings=current_settings(),
                               now=utcnow())[0]
@@ -74,7 +74,7 @@ def test_reload_moves_the_alias_and_linked_friends(app: Flask, sim: SimulatorHan
     result = incoming(USER, text="メニュー")
     assert result.effects.rich_menus == ["main"]
     with app.app_context():
-        from app import current_settings
+        from app.current import current_settings
 
         assert richmenus.link_on_line(current_settings(), "default", USER, "main")
     assert _state(sim)["links"] == {USER: first["line_id"]}
@@ -97,7 +97,7 @@ def test_rich_menu_default_unlinks(app: Flask, sim: SimulatorHandle, tmp_path: P
     with db.session() as session:
         assert rich_menu_of(session, friend_id(USER)) is None
     with app.app_context():
-        from app import current_settings
+        from app.current import current_settings
 
         assert richmenus.link_on_line(current_settings(), "default", USER, "default")
     assert _state(sim)["links"] == {}
@@ -183,7 +183,7 @@ def test_a_step_with_rich_menu_links_it_once_sent(app: Flask, sim: SimulatorHand
             session.add(Delivery(enrollment_id=enrollment.id, friend_id=friend.id, scenario_id="welcome",
                                  step_id=step, retry_key=step, status="sent", due_at=now, sent_at=now))
     with app.app_context():
-        from app import current_settings
+        from app.current import current_settings
 
         settings = current_settings()
         assert richmenus.link_sent_steps(settings, now - timedelta(seconds=1), now) == 1

@@ -13,8 +13,8 @@ from app.models.base import utcnow
 from app.models.delivery import Enrollment
 from app.models.friends import Friend
 from app.services import rulesets
+from tests.factories import T0, add_enrollment, add_friend, add_scenario, scenario_doc
 from tests.integration.conversations.conftest import USER, incoming, reply_texts
-from tests.integration.delivery.factories import T0, add_enrollment, add_friend, add_scenario, scenario_doc
 
 pytestmark = pytest.mark.usefixtures("bound")
 

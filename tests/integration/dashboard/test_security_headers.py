@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from app import create_app
 from app.config import load_settings
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, build_app
 from tests.integration.dashboard.conftest import csrf_token
 
 
@@ -43,7 +42,7 @@ def test_session_cookie_is_secure_on_an_https_request(client: FlaskClient) -> No
 
 def test_forwarded_https_makes_the_cookie_secure_only_behind_a_trusted_proxy(env: dict[str, str]) -> None:
     forwarded = {"headers": {"X-Forwarded-Proto": "https"}}
-    untrusting = create_app(load_settings(env, testing=True)).test_client()
+    untrusting = build_app(load_settings(env, testing=True)).test_client()
     assert "Secure" not in _login_cookie(untrusting, **forwarded)
-    behind_proxy = create_app(load_settings({**env, "TRUSTED_PROXIES": "1"}, testing=True)).test_client()
+    behind_proxy = build_app(load_settings({**env, "TRUSTED_PROXIES": "1"}, testing=True)).test_client()
     assert "Secure" in _login_cookie(behind_proxy, **forwarded)

@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from app import bind_services
 from app.config import Settings
+from app.extensions import bind_services
+from app.line.channels import line_client
 from app.line.client import LineClient
-from app.services.line_edge import line_client
 from linesim.testing import SimulatorHandle
-from tests.conftest import _empty_all_tables
+from tests.factories import empty_all_tables
 
 
 @pytest.fixture()
@@ -32,4 +32,4 @@ def bound(settings: Settings) -> Iterator[Settings]:
     bind_services(settings)
     yield settings
     bind_services(settings)
-    _empty_all_tables()
+    empty_all_tables()

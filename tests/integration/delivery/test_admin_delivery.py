@@ -10,21 +10,21 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.delivery.blocking import stop_for_block
-from app.delivery.scheduler import tick
-from app.delivery.sender import send_batch
 from app.extensions import db
 from app.models.delivery import Delivery, StepReply
 from app.models.events import WebhookEvent
 from app.models.friends import Friend
+from app.services.delivery import schedule_due
+from app.services.sending import send_batch
 from linesim.testing import SimulatorHandle
-from tests.integration.delivery.factories import T0, add_scenario, deliveries, population, scenario_doc
+from tests.factories import T0, add_scenario, deliveries, population, scenario_doc
 
 TESTER = "U" + "a" * 32
 
 
 def _send_due(clients: Any, now: Any) -> None:
     jobs: list[list[int]] = []
-    tick(now, lambda ids: jobs.append(ids) or True)
+    schedule_due(now, lambda ids: jobs.append(ids) or True)
     for ids in jobs:
         send_batch(clients, ids, lambda: now)
 

@@ -12,22 +12,22 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.delivery import sender
-from app.delivery.outbox import REENQUEUE_AFTER, sweep
-from app.delivery.scheduler import tick
-from app.delivery.sender import SENDING_LEASE, send_batch
+from app.delivery.outbox import REENQUEUE_AFTER
 from app.extensions import db
 from app.line.client import LineClient
 from app.models.delivery import Delivery
+from app.services import sending as sender
+from app.services.delivery import schedule_due, sweep
+from app.services.sending import SENDING_LEASE, send_batch
 from linesim.testing import SimulatorHandle
-from tests.integration.delivery.factories import T0, deliveries, population
+from tests.factories import T0, deliveries, population
 
 Clients = Callable[[str], LineClient]
 
 
 def _claim(now: datetime = T0) -> list[int]:
     jobs: list[list[int]] = []
-    tick(now, lambda ids: jobs.append(ids) or True)
+    schedule_due(now, lambda ids: jobs.append(ids) or True)
     return [i for job in jobs for i in job]
 
 

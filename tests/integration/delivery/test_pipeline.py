@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from app.delivery.scheduler import tick
-from app.delivery.sender import send_batch
+from app.services.delivery import schedule_due
+from app.services.sending import send_batch
 from linesim.testing import SimulatorHandle
-from tests.integration.delivery.factories import T0, deliveries, population, scenario_doc
+from tests.factories import T0, deliveries, population, scenario_doc
 from tests.support.rq import drain_queues
 from workers import delivery_jobs
 from workers.queues import DELIVERIES
@@ -32,7 +32,7 @@ def test_two_senders_racing_on_the_same_ids_send_each_friend_once(sim: Simulator
     population(600, names=False, scenario=scenario_doc(steps=[
         {"id": "news", "at": {"after": "0s"}, "messages": [{"text": "same for everyone"}]}]))
     jobs: list[list[int]] = []
-    tick(T0, lambda ids: jobs.append(ids) or True, job_size=1000)
+    schedule_due(T0, lambda ids: jobs.append(ids) or True, job_size=1000)
     [ids] = jobs
     barrier = threading.Barrier(2)
 

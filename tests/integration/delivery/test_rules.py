@@ -9,16 +9,16 @@ import pytest
 import sqlalchemy as sa
 
 from app.delivery.rules import on_incoming
-from app.delivery.scheduler import tick
-from app.delivery.sender import send_batch
+from app.events.ledger import record_events
 from app.extensions import db
 from app.models.delivery import Delivery, Enrollment, GoalConversion, StepReply
 from app.models.events import WebhookEvent
 from app.models.friends import Friend, FriendTag
 from app.services import events as event_service
-from app.services.ledger import record_events
+from app.services.delivery import schedule_due
+from app.services.sending import send_batch
 from linesim.testing import SimulatorHandle
-from tests.integration.delivery.factories import T0, add_enrollment, add_friend, add_scenario, scenario_doc
+from tests.factories import T0, add_enrollment, add_friend, add_scenario, scenario_doc
 
 pytestmark = pytest.mark.usefixtures("bound")
 USER = "U" + "1" * 32
@@ -74,7 +74,7 @@ def _enrollment(eid: int) -> Enrollment:
 
 def test_stop_keyword_replies_for_free_and_stops(sim: SimulatorHandle, clients: Any) -> None:
     _, eid = _setup()
-    tick(T0 + timedelta(hours=1), lambda ids: True)  # the "tips" step is queued, not sent yet
+    schedule_due(T0 + timedelta(hours=1), lambda ids: True)  # the "tips" step is queued, not sent yet
     with db.transaction() as session:
         record_events(session, "default", [{
             "type": "message", "mode": "active", "timestamp": int((T0 + timedelta(hours=1)).timestamp() * 1000),
@@ -105,7 +105,7 @@ def test_goto_makes_the_target_step_due_now() -> None:
     assert _incoming(text="もっと詳しく教えて", at=at) == [{"type": "text", "text": "詳細"}]
     row = _enrollment(eid)
     assert (row.next_step_id, row.next_run_at) == ("offer", at)
-    tick(at, lambda ids: True)
+    schedule_due(at, lambda ids: True)
     with db.session() as session:
         assert session.scalars(sa.select(Delivery.step_id)).all() == ["offer"]
 
@@ -117,13 +117,13 @@ def test_goto_a_step_already_sent_sends_it_again_once() -> None:
             {"when": {"keyword": ["詳しく"], "match": "contains"}, "do": [{"goto": "hello"}]}]))
         friend = add_friend(session, USER, display_name="Aki")
         eid = add_enrollment(session, friend, "welcome", step="hello").id
-    tick(T0, lambda ids: True)  # "hello" goes out
+    schedule_due(T0, lambda ids: True)  # "hello" goes out
     with db.transaction() as session:
         session.execute(sa.update(Delivery).values(status="sent", sent_at=T0))
     at = T0 + timedelta(minutes=5)
     _incoming(text="詳しく", at=at)
-    tick(at, lambda ids: True)
-    tick(at, lambda ids: True)  # a second claim of the same visit writes nothing
+    schedule_due(at, lambda ids: True)
+    schedule_due(at, lambda ids: True)  # a second claim of the same visit writes nothing
     with db.session() as session:
         steps = session.execute(sa.select(Delivery.step_id, Delivery.visit).order_by(Delivery.id)).all()
     assert [tuple(row) for row in steps] == [("hello", 0), ("hello", 1)]
@@ -168,7 +168,7 @@ def test_opt_out_then_in(sim: SimulatorHandle, clients: Any) -> None:
 
 def _all_due(now: Any) -> list[int]:
     jobs: list[list[int]] = []
-    tick(now, lambda ids: jobs.append(ids) or True)
+    schedule_due(now, lambda ids: jobs.append(ids) or True)
     return [i for job in jobs for i in job]
 
 
@@ -190,19 +190,19 @@ def test_goto_while_the_current_step_is_on_its_way_follows_it(sim: SimulatorHand
     """A goto never overtakes the step still in the outbox: its target goes out right after it."""
     _, eid = _setup()
     due = T0 + timedelta(hours=1)
-    tick(due, lambda ids: True)  # "tips" is queued (its job not run yet)
+    schedule_due(due, lambda ids: True)  # "tips" is queued (its job not run yet)
     at = due + timedelta(minutes=1)
     _incoming(text="もっと詳しく", at=at)
     row = _enrollment(eid)
     assert (row.next_step_id, row.next_run_at, row.jumps) == ("offer", None, 1)
-    tick(at, lambda ids: True)
+    schedule_due(at, lambda ids: True)
     with db.session() as session:
         assert session.scalars(sa.select(Delivery.step_id)).all() == ["tips"]  # nothing overtook it
     sent_at = at + timedelta(minutes=1)
     send_batch(clients, _delivery_ids(), lambda: sent_at)
     # due as soon as "tips" went out (a jump), not at "offer"'s own place a day after the start
     assert _enrollment(eid).next_run_at == sent_at
-    tick(sent_at, lambda ids: True)
+    schedule_due(sent_at, lambda ids: True)
     send_batch(clients, _delivery_ids(), lambda: sent_at)
     assert [d["messages"][0]["text"] for d in sim.deliveries()] == ["tips", "offer"]
     with db.session() as session:
@@ -213,7 +213,7 @@ def test_goto_while_the_current_step_is_on_its_way_follows_it(sim: SimulatorHand
 def test_goto_after_the_current_step_went_out_is_due_at_once() -> None:
     _, eid = _setup()
     due = T0 + timedelta(hours=1)
-    tick(due, lambda ids: True)
+    schedule_due(due, lambda ids: True)
     with db.transaction() as session:
         session.execute(sa.update(Delivery).values(status="failed"))  # settled (as sent, failed or skipped)
     at = due + timedelta(minutes=1)

@@ -10,12 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from app.delivery import progress
-from app.delivery.outbox import sweep
-from app.delivery.scheduler import claim_due, next_due_after, tick
+from app.delivery.claim import claim, next_due_after
 from app.extensions import db
 from app.models.delivery import Delivery, Enrollment
 from app.models.scenarios import Scenario
-from tests.integration.delivery.factories import (
+from app.services.delivery import schedule_due, sweep
+from tests.factories import (
     T0,
     add_enrollment,
     add_friend,
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("bound")
 def test_due_enrollment_becomes_one_queued_delivery_and_advances() -> None:
     [eid] = population(1)
     with db.transaction() as session:
-        ids = claim_due(session, T0)
+        ids = claim(session, T0).delivery_ids
     [row] = deliveries()
     assert ids == [row.id]
     assert (row.step_id, row.status, row.cycle, row.request_key, row.due_at) == ("hello", "queued", 1, None, T0)
@@ -54,12 +54,12 @@ def _settle_as_sent(delivery_id: int, at: datetime) -> None:
 def test_next_step_is_not_claimed_while_the_previous_one_is_unsent() -> None:
     [eid] = population(1)
     with db.transaction() as session:
-        [first] = claim_due(session, T0)
+        [first] = claim(session, T0).delivery_ids
     with db.transaction() as session:
-        assert claim_due(session, T0 + timedelta(days=2)) == []  # "hello" still queued: "tips" waits
+        assert claim(session, T0 + timedelta(days=2)).delivery_ids == []  # "hello" still queued: "tips" waits
     _settle_as_sent(first, T0 + timedelta(days=2))
     with db.transaction() as session:
-        assert len(claim_due(session, T0 + timedelta(days=2))) == 1
+        assert len(claim(session, T0 + timedelta(days=2)).delivery_ids) == 1
     assert [d.step_id for d in deliveries()] == ["hello", "tips"]
 
 
@@ -72,7 +72,7 @@ def test_wait_counts_from_the_previous_steps_actual_send_time() -> None:
         friend = add_friend(session, "Uwait")
         eid = add_enrollment(session, friend, scn.id, step="one").id
     with db.transaction() as session:
-        [first] = claim_due(session, T0)
+        [first] = claim(session, T0).delivery_ids
     _settle_as_sent(first, T0 + timedelta(minutes=3))  # e.g. retried after a LINE 500
     assert enrollment(eid).next_run_at == T0 + timedelta(minutes=13)
 
@@ -80,17 +80,17 @@ def test_wait_counts_from_the_previous_steps_actual_send_time() -> None:
 def test_nothing_is_claimed_before_it_is_due() -> None:
     population(3)
     with db.transaction() as session:
-        assert claim_due(session, T0 - timedelta(seconds=1)) == []
+        assert claim(session, T0 - timedelta(seconds=1)).delivery_ids == []
 
 
 def test_claiming_twice_writes_each_step_once() -> None:
     [eid] = population(1)
     with db.transaction() as session:
-        first = claim_due(session, T0)
+        first = claim(session, T0).delivery_ids
         # a re-run that finds the same step due again (e.g. an enrollment reset by hand) inserts nothing
         session.execute(sa.update(Enrollment).where(Enrollment.id == eid)
                         .values(next_step_id="hello", next_run_at=T0))
-        again = claim_due(session, T0)
+        again = claim(session, T0).delivery_ids
     assert len(first) == 1 and again == []
     assert [d.step_id for d in deliveries()] == ["hello"]
 
@@ -99,7 +99,7 @@ def test_last_step_completes_the_enrollment() -> None:
     [eid] = population(1)
     for at in (T0, T0 + timedelta(hours=1), T0 + timedelta(days=1)):
         with db.transaction() as session:
-            [delivery_id] = claim_due(session, at)
+            [delivery_id] = claim(session, at).delivery_ids
         _settle_as_sent(delivery_id, at)
     done = enrollment(eid)
     assert (done.status, done.next_step_id, done.next_run_at, done.finished_at) == ("completed", None, None,
@@ -112,7 +112,7 @@ def test_paused_scenario_keeps_its_friends_waiting() -> None:
     with db.transaction() as session:
         session.execute(sa.update(Scenario).values(status="paused"))
     with db.transaction() as session:
-        assert claim_due(session, T0 + timedelta(days=3)) == []
+        assert claim(session, T0 + timedelta(days=3)).delivery_ids == []
     assert enrollment(eid).next_run_at == T0
 
 
@@ -123,7 +123,7 @@ def test_oldest_due_first_and_limit_respected() -> None:
             friend = add_friend(session, f"U{i}")
             add_enrollment(session, friend, scn.id, run_at=T0 + timedelta(minutes=minutes))
     with db.transaction() as session:
-        claimed = claim_due(session, T0 + timedelta(hours=2), limit=2)
+        claimed = claim(session, T0 + timedelta(hours=2), limit=2).delivery_ids
     rows = deliveries()
     assert [r.id for r in rows] == claimed
     assert sorted(r.due_at for r in rows) == [T0 + timedelta(minutes=10), T0 + timedelta(minutes=20)]
@@ -132,7 +132,7 @@ def test_oldest_due_first_and_limit_respected() -> None:
 def test_tick_claims_in_batches_and_enqueues_jobs() -> None:
     population(25)
     jobs: list[list[int]] = []
-    written = tick(T0, lambda ids: jobs.append(ids) or True, limit=10, job_size=4)
+    written = schedule_due(T0, lambda ids: jobs.append(ids) or True, limit=10, job_size=4)
     assert written == 25
     assert sorted(i for job in jobs for i in job) == [d.id for d in deliveries()]
     assert max(len(job) for job in jobs) == 4
@@ -140,7 +140,7 @@ def test_tick_claims_in_batches_and_enqueues_jobs() -> None:
 
 def test_sweep_re_enqueues_a_lost_job_once() -> None:
     population(2)
-    tick(T0, lambda ids: False)  # Redis down: the job is lost
+    schedule_due(T0, lambda ids: False)  # Redis down: the job is lost
     picked: list[list[int]] = []
     assert sweep(T0 + timedelta(seconds=5), lambda ids: picked.append(ids) or True) == 0  # too recent
     assert sweep(T0 + timedelta(seconds=31), lambda ids: picked.append(ids) or True) == 2
@@ -150,7 +150,7 @@ def test_sweep_re_enqueues_a_lost_job_once() -> None:
 
 def test_sweep_picks_up_a_sending_row_whose_retry_is_due() -> None:
     population(1)
-    tick(T0, lambda ids: True)
+    schedule_due(T0, lambda ids: True)
     with db.transaction() as session:
         session.execute(sa.update(Delivery).values(status="sending", request_key=Delivery.retry_key,
                                                    next_attempt_at=T0 + timedelta(seconds=8)))
@@ -170,7 +170,7 @@ def test_two_schedulers_at_once_write_each_step_once() -> None:
         barrier.wait()
         while True:
             with db.transaction() as session:
-                ids = claim_due(session, T0 + timedelta(days=2), limit=50)
+                ids = claim(session, T0 + timedelta(days=2), limit=50).delivery_ids
             if not ids:
                 return
             results[slot].extend(ids)

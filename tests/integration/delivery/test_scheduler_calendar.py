@@ -9,10 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from app.delivery import progress
-from app.delivery.scheduler import STOP_ENDED, tick
+from app.delivery.claim import STOP_ENDED
 from app.extensions import db
 from app.models.delivery import Delivery, Enrollment
-from tests.integration.delivery.factories import (
+from app.services.delivery import schedule_due
+from tests.factories import (
     T0,
     add_enrollment,
     add_friend,
@@ -46,12 +47,12 @@ def _settle_as_sent(delivery_id: int, at: datetime) -> None:
 def test_a_step_due_after_end_is_recorded_skipped_and_never_enqueued() -> None:
     [eid] = population(1, scenario=scenario_doc(end=(T0 + timedelta(hours=2)).isoformat()))
     jobs = Jobs()
-    assert tick(T0, jobs) == 1
+    assert schedule_due(T0, jobs) == 1
     _settle_as_sent(jobs.ids[-1], T0)
-    assert tick(T0 + timedelta(hours=1), jobs) == 1  # "tips" is due before the end
+    assert schedule_due(T0 + timedelta(hours=1), jobs) == 1  # "tips" is due before the end
     _settle_as_sent(jobs.ids[-1], T0 + timedelta(hours=1))
     sent_jobs = list(jobs.ids)
-    assert tick(T0 + timedelta(days=1), jobs) == 0  # "offer" falls after it
+    assert schedule_due(T0 + timedelta(days=1), jobs) == 0  # "offer" falls after it
     assert jobs.ids == sent_jobs
     (offer,) = deliveries(step_id="offer")
     assert (offer.status, offer.error) == ("skipped", "after_end")
@@ -63,7 +64,7 @@ def test_an_end_on_one_scenario_leaves_the_others_alone() -> None:
     population(1, scenario=scenario_doc("ending", end="2026-04-01"), prefix="A")
     population(1, scenario=scenario_doc("open"), prefix="B")
     jobs = Jobs()
-    assert tick(T0, jobs) == 1
+    assert schedule_due(T0, jobs) == 1
     assert [d.scenario_id for d in deliveries(status="queued")] == ["open"]
     assert [d.scenario_id for d in deliveries(status="skipped")] == ["ending"]
 
@@ -81,7 +82,7 @@ def test_a_finished_birthday_cycle_is_followed_by_next_years() -> None:
         friend.attributes = {"birthday": "1990-08-15"}
         eid = add_enrollment(session, friend, "birthday", step="wish", run_at=due, start_at=start).id
     jobs = Jobs()
-    assert tick(due, jobs) == 1
+    assert schedule_due(due, jobs) == 1
     assert enrollment(eid).status == "completed"
     with db.session() as session:
         (renewed,) = session.scalars(sa.select(Enrollment).where(Enrollment.status == "active")).all()
@@ -96,7 +97,7 @@ def test_a_friend_without_a_birthday_gets_no_next_cycle() -> None:
         add_scenario(session, BIRTHDAY)
         friend = add_friend(session, "U1")
         add_enrollment(session, friend, "birthday", step="wish", run_at=start, start_at=start)
-    tick(start, Jobs())
+    schedule_due(start, Jobs())
     with db.session() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Enrollment)
                               .where(Enrollment.status == "active")) == 0
@@ -113,7 +114,7 @@ def test_a_step_timed_onto_a_holiday_waits_for_the_next_open_window() -> None:
         friend = add_friend(session, "U1")
         eid = add_enrollment(session, friend, "weekday", step="one", run_at=sent_at, start_at=sent_at).id
     jobs = Jobs()
-    tick(sent_at, jobs)
+    schedule_due(sent_at, jobs)
     _settle_as_sent(jobs.ids[-1], sent_at)
     # + 1 day = Saturday; the weekend and Golden Week (4-6 May) are closed: Thursday 7 May 09:00
     assert enrollment(eid).next_run_at == datetime(2026, 5, 7, 0, 0, tzinfo=UTC)

@@ -9,25 +9,24 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.delivery import sender
 from app.delivery.blocking import stop_for_block
-from app.delivery.outbox import sweep
-from app.delivery.scheduler import tick
-from app.delivery.sender import SENDING_LEASE, send_batch
 from app.extensions import db
 from app.line.client import LineClient
 from app.models.delivery import Delivery
 from app.models.friends import Friend
 from app.models.quota import QuotaMonth
+from app.services import sending as sender
+from app.services.delivery import schedule_due, sweep
+from app.services.sending import SENDING_LEASE, send_batch
 from linesim.testing import SimulatorHandle
-from tests.integration.delivery.factories import T0, deliveries, population, scenario_doc
+from tests.factories import T0, deliveries, population, scenario_doc
 
 Clients = Callable[[str], LineClient]
 
 
 def _claim(now: Any = T0) -> list[int]:
     jobs: list[list[int]] = []
-    tick(now, lambda ids: jobs.append(ids) or True)
+    schedule_due(now, lambda ids: jobs.append(ids) or True)
     return [i for job in jobs for i in job]
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from tests.conftest import ADMIN_TOKEN
-from tests.integration.scenarios.helpers import T0, add_friend, bulk_friends
+from tests.integration.scenarios.helpers import T0, bulk_friends, store_friend
 
-__all__ = ["AUTH", "T0", "add_friend", "bulk_friends", "put_field", "put_segment"]
+__all__ = ["AUTH", "T0", "store_friend", "bulk_friends", "put_field", "put_segment"]
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from app.extensions import db
 from app.models.delivery import Delivery
 from app.models.friends import Friend, FriendTag
-from tests.integration.friends.helpers import AUTH, add_friend, bulk_friends, put_segment
+from tests.integration.friends.helpers import AUTH, bulk_friends, put_segment, store_friend
 from tests.integration.scenarios.helpers import doc, enrollments, load
 
 
@@ -27,15 +27,15 @@ def _tagged(tag: str) -> int:
 
 def test_add_tag_to_a_filter_counts_matched_and_changed(client: FlaskClient) -> None:
     bulk_friends(10, attributes=lambda i: {"score": i})
-    add_friend("Ualready", tags=("hot",), attributes={"score": 99})
+    store_friend("Ualready", tags=("hot",), attributes={"score": 99})
     body = _bulk(client, {"select": {"filter": {"attribute": "score", "gte": 5}}, "action": "add_tag", "value": "hot"})
     assert body == {"matched": 6, "changed": 5}
     assert _tagged("hot") == 6
 
 
 def test_remove_tag_from_listed_user_ids(client: FlaskClient) -> None:
-    add_friend("U1", tags=("x",))
-    add_friend("U2", tags=("x",))
+    store_friend("U1", tags=("x",))
+    store_friend("U2", tags=("x",))
     assert _bulk(client, {"select": {"user_ids": ["U1", "Unknown"]}, "action": "remove_tag", "value": "x"}) == \
         {"matched": 1, "changed": 1}
     assert _tagged("x") == 1
@@ -43,8 +43,8 @@ def test_remove_tag_from_listed_user_ids(client: FlaskClient) -> None:
 
 def test_opt_out_a_segment(client: FlaskClient) -> None:
     put_segment(client, "vips", {"tag": "vip"})
-    add_friend("U1", tags=("vip",))
-    add_friend("U2")
+    store_friend("U1", tags=("vip",))
+    store_friend("U2")
     assert _bulk(client, {"select": {"segment": "vips"}, "action": "opt_out"}) == {"matched": 1, "changed": 1}
     with db.session() as session:
         rows = session.execute(sa.select(Friend.user_id, Friend.opted_out))

@@ -14,7 +14,7 @@ from flask import Flask
 from app.extensions import db
 from app.models.base import utcnow
 from app.services import contacts
-from tests.integration.friends.helpers import add_friend
+from tests.integration.friends.helpers import store_friend
 from tests.integration.scenarios.helpers import doc, text_of
 
 
@@ -35,7 +35,7 @@ def test_segments_load_reads_the_directory_in_dependency_order(app: Flask, tmp_p
     (tmp_path / "a-vip-buyers.yaml").write_text(yaml.safe_dump(
         {"name": "VIP buyers", "filter": {"all": [{"segment": "vips"}, {"tag": "buyer"}]}}))
     (tmp_path / "vips.yaml").write_text(yaml.safe_dump({"name": "VIPs", "filter": {"tag": "vip"}}))
-    add_friend("U1", tags=("vip", "buyer"))
+    store_friend("U1", tags=("vip", "buyer"))
     result = _run(app, "segments", "load", str(tmp_path))
     assert result.exit_code == 0, result.output
     listed = _run(app, "segments", "list").output
@@ -75,7 +75,7 @@ def test_friends_import_bad_cell_exits_1_and_changes_nothing(app: Flask, tmp_pat
 
 
 def test_friends_bulk_shows_the_impact_and_asks(app: Flask) -> None:
-    add_friend("U1")
+    store_friend("U1")
     refused = _run(app, "friends", "bulk", "add_tag", "--value", "x", "--user-id", "U1", input="n\n")
     assert refused.exit_code == 1 and '"matched": 1' in refused.output
     done = _run(app, "friends", "bulk", "add_tag", "--value", "x", "--user-id", "U1", "--yes")

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models.friends import Friend, FriendTag
-from tests.integration.friends.helpers import AUTH, add_friend, bulk_friends, put_field, put_segment
+from tests.integration.friends.helpers import AUTH, bulk_friends, put_field, put_segment, store_friend
 
 
 def _names(body: str, *names: str) -> set[str]:
@@ -21,9 +21,9 @@ def _names(body: str, *names: str) -> set[str]:
 
 
 def test_builder_or_of_two_conditions_and_the_match_count(client: FlaskClient) -> None:
-    add_friend("U1", display_name="Aki", tags=("vip",))
-    add_friend("U2", display_name="Ben", attributes={"age": 40})
-    add_friend("U3", display_name="Chie", attributes={"age": 20})
+    store_friend("U1", display_name="Aki", tags=("vip",))
+    store_friend("U2", display_name="Ben", attributes={"age": 40})
+    store_friend("U3", display_name="Chie", attributes={"age": 20})
     query = {"match": "any", "rows": "2", "k0": "tag", "n0": "vip", "o0": "is",
              "k1": "attribute", "n1": "age", "o1": "gte", "v1": "30"}
     body = client.get("/admin/friends", query_string=query, headers=AUTH).get_data(as_text=True)
@@ -54,7 +54,7 @@ def test_select_all_matching_shows_the_impact_then_applies(client: FlaskClient) 
 
 def test_inline_edit_of_fields_and_tags(client: FlaskClient) -> None:
     put_field(client, "age", type="number", label="Age")
-    friend_id = add_friend("U1", tags=("old",))
+    friend_id = store_friend("U1", tags=("old",))
     page = client.get(f"/admin/friends/{friend_id}", headers=AUTH).get_data(as_text=True)
     assert 'name="attr:age"' in page
     client.post(f"/admin/friends/{friend_id}/edit", headers=AUTH,
@@ -67,7 +67,7 @@ def test_inline_edit_of_fields_and_tags(client: FlaskClient) -> None:
 
 def test_inline_edit_with_a_wrong_value_changes_nothing(client: FlaskClient) -> None:
     put_field(client, "age", type="number")
-    friend_id = add_friend("U1", attributes={"age": 3})
+    friend_id = store_friend("U1", attributes={"age": 3})
     client.post(f"/admin/friends/{friend_id}/edit", headers=AUTH, data={"attr:age": "old"})
     with db.session() as session:
         friend = session.get(Friend, friend_id)
@@ -77,7 +77,7 @@ def test_inline_edit_with_a_wrong_value_changes_nothing(client: FlaskClient) -> 
 def test_fields_and_segments_pages(client: FlaskClient) -> None:
     client.post("/admin/fields", headers=AUTH, data={"name": "plan", "type": "choice", "choices": "gold, free"})
     assert "gold, free" in client.get("/admin/fields", headers=AUTH).get_data(as_text=True)
-    add_friend("U1", tags=("vip",))
+    store_friend("U1", tags=("vip",))
     client.post("/admin/segments", headers=AUTH, data={"id": "vips", "name": "VIPs", "filter": "tag: vip"})
     page = client.get("/admin/segments", headers=AUTH).get_data(as_text=True)
     assert 'id="segment-vips"' in page and ">1</a>" in page
@@ -95,7 +95,7 @@ def test_csv_upload_reports_counts_and_bad_cells(client: FlaskClient) -> None:
 
 def test_segment_link_lists_its_friends(client: FlaskClient) -> None:
     put_segment(client, "vips", {"tag": "vip"})
-    add_friend("U1", display_name="Aki", tags=("vip",))
-    add_friend("U2", display_name="Ben")
+    store_friend("U1", display_name="Aki", tags=("vip",))
+    store_friend("U2", display_name="Ben")
     body = client.get("/admin/friends?segment=vips", headers=AUTH).get_data(as_text=True)
     assert _names(body, "Aki", "Ben") == {"Aki"}

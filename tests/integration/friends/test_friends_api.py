@@ -6,14 +6,14 @@ import json
 
 from flask.testing import FlaskClient
 
-from tests.integration.friends.helpers import AUTH, add_friend, bulk_friends, put_field
+from tests.integration.friends.helpers import AUTH, bulk_friends, put_field, store_friend
 
 FRIEND_KEYS = {"user_id", "display_name", "status", "opted_out", "followed_at", "last_message_at", "tags",
                "attributes", "route", "handoff", "rich_menu"}
 
 
 def test_friend_json_has_exactly_the_spec_keys(client: FlaskClient) -> None:
-    add_friend("U1", display_name="Aki", tags=("vip",), attributes={"plan": "gold"})
+    store_friend("U1", display_name="Aki", tags=("vip",), attributes={"plan": "gold"})
     body = client.get("/admin/api/friends/U1", headers=AUTH).get_json()
     assert set(body) == FRIEND_KEYS
     assert (body["status"], body["tags"], body["attributes"], body["handoff"]) == ("active", ["vip"],
@@ -25,7 +25,7 @@ def test_unknown_friend_is_404(client: FlaskClient) -> None:
 
 
 def test_patch_sets_and_removes_attributes_and_tags(client: FlaskClient) -> None:
-    add_friend("U1", tags=("old",), attributes={"plan": "gold", "note": "x"})
+    store_friend("U1", tags=("old",), attributes={"plan": "gold", "note": "x"})
     response = client.patch("/admin/api/friends/U1", headers=AUTH, json={
         "attributes": {"plan": "silver", "note": None}, "add_tags": ["new"], "remove_tags": ["old"],
         "opted_out": True})
@@ -37,7 +37,7 @@ def test_patch_sets_and_removes_attributes_and_tags(client: FlaskClient) -> None
 def test_value_written_to_a_field_is_coerced_to_its_type(client: FlaskClient) -> None:
     put_field(client, "age", type="number")
     put_field(client, "birthday", type="date")
-    add_friend("U1")
+    store_friend("U1")
     body = client.patch("/admin/api/friends/U1", headers=AUTH,
                         json={"attributes": {"age": "42", "birthday": "2000/01/31"}}).get_json()
     assert body["attributes"] == {"age": 42, "birthday": "2000-01-31"}
@@ -45,7 +45,7 @@ def test_value_written_to_a_field_is_coerced_to_its_type(client: FlaskClient) ->
 
 def test_wrong_value_for_a_field_is_422_naming_the_field(client: FlaskClient) -> None:
     put_field(client, "age", type="number")
-    add_friend("U1")
+    store_friend("U1")
     response = client.patch("/admin/api/friends/U1", headers=AUTH, json={"attributes": {"age": "old"}})
     assert response.status_code == 422
     assert "age" in response.get_json()["error"] and response.get_json()["details"][0]["field"] == "age"
@@ -53,7 +53,7 @@ def test_wrong_value_for_a_field_is_422_naming_the_field(client: FlaskClient) ->
 
 def test_archived_field_is_hidden_refuses_writes_and_returns_when_restored(client: FlaskClient) -> None:
     put_field(client, "plan", type="choice", choices=["gold", "silver"])
-    add_friend("U1", attributes={"plan": "gold"})
+    store_friend("U1", attributes={"plan": "gold"})
     put_field(client, "plan", archived=True)
     assert "plan" not in client.get("/admin/api/friends/U1", headers=AUTH).get_json()["attributes"]
     assert [f["name"] for f in client.get("/admin/api/fields", headers=AUTH).get_json()] == []
@@ -77,7 +77,7 @@ def test_bad_field_definition_is_422(client: FlaskClient) -> None:
 
 
 def test_attribute_without_a_field_keeps_any_value(client: FlaskClient) -> None:
-    add_friend("U1")
+    store_friend("U1")
     body = client.patch("/admin/api/friends/U1", headers=AUTH, json={"attributes": {"free": [1, "a"]}}).get_json()
     assert body["attributes"] == {"free": [1, "a"]}
 
@@ -97,8 +97,8 @@ def test_search_filter_and_q_combine_with_and(client: FlaskClient) -> None:
 
 
 def test_q_matches_a_display_name_substring(client: FlaskClient) -> None:
-    add_friend("U1", display_name="Sato Aki")
-    add_friend("U2", display_name="Ben")
+    store_friend("U1", display_name="Sato Aki")
+    store_friend("U2", display_name="Ben")
     body = client.get("/admin/api/friends?q=aki", headers=AUTH).get_json()
     assert [f["user_id"] for f in body["friends"]] == ["U1"]
 

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models.friends import Friend
-from tests.integration.friends.helpers import AUTH, add_friend, put_field
+from tests.integration.friends.helpers import AUTH, put_field, store_friend
 
 CSV = {**AUTH, "Content-Type": "text/csv"}
 
@@ -23,8 +23,8 @@ def _import(client: FlaskClient, text: str, bom: bool = False) -> Any:
 
 def test_import_creates_updates_and_leaves_unchanged(client: FlaskClient) -> None:
     put_field(client, "age", type="number")
-    add_friend("Uold", attributes={"age": 30})
-    add_friend("Usame", attributes={"age": 40})
+    store_friend("Uold", attributes={"age": 30})
+    store_friend("Usame", attributes={"age": 40})
     response = _import(client, "user_id,age,tags,opted_out\nUnew,21,a;b,true\nUold,31,,\nUsame,40,,\n", bom=True)
     assert response.status_code == 200 and response.get_json() == {"created": 1, "updated": 1, "unchanged": 1}
     new = client.get("/admin/api/friends/Unew", headers=AUTH).get_json()
@@ -59,8 +59,8 @@ def _export(client: FlaskClient, **body: Any) -> Any:
 
 
 def test_export_is_an_aes_zip_holding_a_bom_csv_with_one_row_per_friend(client: FlaskClient) -> None:
-    add_friend("U1", display_name="あき", tags=("vip",), attributes={"plan": "gold"})
-    add_friend("U2")
+    store_friend("U1", display_name="あき", tags=("vip",), attributes={"plan": "gold"})
+    store_friend("U2")
     response = _export(client)
     assert response.status_code == 200 and response.mimetype == "application/zip"
     with pyzipper.AESZipFile(io.BytesIO(response.data)) as archive:
@@ -74,7 +74,7 @@ def test_export_is_an_aes_zip_holding_a_bom_csv_with_one_row_per_friend(client: 
 
 
 def test_export_with_a_wrong_password_does_not_open(client: FlaskClient) -> None:
-    add_friend("U1")
+    store_friend("U1")
     with pyzipper.AESZipFile(io.BytesIO(_export(client).data)) as archive:
         archive.setpassword(b"wrong-pw")
         try:
@@ -96,8 +96,8 @@ def test_second_export_within_30_minutes_is_429_with_retry_after(client: FlaskCl
 
 
 def test_export_selects_fields_and_friends(client: FlaskClient) -> None:
-    add_friend("U1", tags=("vip",))
-    add_friend("U2")
+    store_friend("U1", tags=("vip",))
+    store_friend("U2")
     response = _export(client, select={"filter": {"tag": "vip"}}, fields=["tags"])
     with pyzipper.AESZipFile(io.BytesIO(response.data)) as archive:
         archive.setpassword(b"secret-pw")

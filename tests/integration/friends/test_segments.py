@@ -7,14 +7,14 @@ from datetime import timedelta
 
 from flask.testing import FlaskClient
 
-from tests.integration.friends.helpers import AUTH, add_friend, put_segment
+from tests.integration.friends.helpers import AUTH, put_segment, store_friend
 from tests.integration.scenarios.helpers import T0, doc, enrollments, load, text_of
 
 
 def test_segment_list_has_id_name_filter_and_a_fresh_count(client: FlaskClient) -> None:
-    add_friend("U1", tags=("vip",))
+    store_friend("U1", tags=("vip",))
     put_segment(client, "vips", {"tag": "vip"}, name="VIPs")
-    add_friend("U2", tags=("vip",))
+    store_friend("U2", tags=("vip",))
     assert client.get("/admin/api/segments", headers=AUTH).get_json() == [
         {"id": "vips", "name": "VIPs", "filter": {"tag": "vip"}, "count": 2}]
 
@@ -65,8 +65,8 @@ def test_scenario_naming_an_unknown_segment_is_refused_at_upload(client: FlaskCl
 
 def test_follow_enrolls_a_friend_of_the_segment_only(client: FlaskClient) -> None:
     put_segment(client, "vips", {"tag": "vip"})
-    add_friend("Uvip", tags=("vip",))
-    add_friend("Uother")
+    store_friend("Uvip", tags=("vip",))
+    store_friend("Uother")
     load(doc(filter={"segment": "vips"}, start={"audience": "all"}))
     assert len(enrollments("welcome")) == 1
 
@@ -82,8 +82,8 @@ def test_preview_evaluates_the_segment_filter(client: FlaskClient) -> None:
 
 def test_search_by_segment(client: FlaskClient) -> None:
     put_segment(client, "recent", {"field": "followed_at", "gte": (T0 - timedelta(days=1)).isoformat()})
-    add_friend("Unew")
-    add_friend("Uold", followed_at=T0 - timedelta(days=30))
+    store_friend("Unew")
+    store_friend("Uold", followed_at=T0 - timedelta(days=30))
     body = client.get("/admin/api/friends?segment=recent", headers=AUTH).get_json()
     assert [f["user_id"] for f in body["friends"]] == ["Unew"]
     assert client.get("/admin/api/friends?segment=nope", headers=AUTH).status_code == 404
@@ -97,8 +97,8 @@ def test_follow_of_a_segment_member_enrolls_them_and_no_one_else(client: FlaskCl
 
     put_segment(client, "vip", {"tag": "vip"})
     load(doc(filter={"segment": "vip"}))
-    add_friend("Uvip", tags=("vip",))
-    add_friend("Uother")
+    store_friend("Uvip", tags=("vip",))
+    store_friend("Uother")
     with db.transaction() as session:
         for user_id in ("Uvip", "Uother"):
             on_follow(session, friend(session, user_id), at=T0, is_new=True, is_refollow=False, now=T0)

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from flask import Flask
 
-from app.delivery.scheduler import claim_due
+from app.delivery.claim import claim
 from app.extensions import db
 from app.models.contacts import Segment
 from app.models.friends import FriendTag
-from tests.integration.delivery.factories import (
+from tests.factories import (
     T0,
     add_enrollment,
     add_friend,
@@ -41,7 +41,7 @@ def _two_friends(condition: dict[str, object]) -> tuple[int, int]:
 def test_friend_who_does_not_match_skips_the_step_with_reason_condition(app: Flask) -> None:
     vip, other = _two_friends({"tag": "vip"})
     with db.transaction() as session:
-        ids = claim_due(session, T0)
+        ids = claim(session, T0).delivery_ids
     rows = {row.enrollment_id: row for row in deliveries()}
     assert (rows[vip].status, rows[other].status, rows[other].error) == ("queued", "skipped", "condition")
     assert ids == [rows[vip].id]  # the skipped one is never handed to a sender
@@ -50,7 +50,7 @@ def test_friend_who_does_not_match_skips_the_step_with_reason_condition(app: Fla
 def test_skipped_friend_goes_on_to_the_next_step(app: Flask) -> None:
     _, other = _two_friends({"tag": "vip"})
     with db.transaction() as session:
-        claim_due(session, T0)
+        claim(session, T0)
     walked = enrollment(other)
     assert (walked.status, walked.next_step_id, walked.next_run_at) == ("active", "tips", T0 + timedelta(hours=1))
 
@@ -58,5 +58,5 @@ def test_skipped_friend_goes_on_to_the_next_step(app: Flask) -> None:
 def test_condition_naming_a_segment_uses_the_segment_filter(app: Flask) -> None:
     vip, other = _two_friends({"segment": "vips"})
     with db.transaction() as session:
-        claim_due(session, T0)
+        claim(session, T0)
     assert {row.enrollment_id: row.status for row in deliveries()} == {vip: "queued", other: "skipped"}

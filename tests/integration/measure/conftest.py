@@ -6,14 +6,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from app import bind_services
 from app.config import Settings
-from app.delivery.scheduler import tick
+from app.extensions import bind_services
+from app.line.channels import line_client
 from app.line.client import LineClient
-from app.services.line_edge import line_client
+from app.services.delivery import schedule_due
 from linesim.testing import SimulatorHandle
-from tests.conftest import _empty_all_tables
-from tests.integration.delivery.factories import T0
+from tests.factories import T0, empty_all_tables
 
 PUBLIC_URL = "https://stepline.example"
 
@@ -28,7 +27,7 @@ def bound(settings: Settings) -> Iterator[Settings]:
     bind_services(settings)
     yield settings
     bind_services(settings)
-    _empty_all_tables()
+    empty_all_tables()
 
 
 @pytest.fixture()
@@ -39,5 +38,5 @@ def clients(bound: Settings) -> Callable[[str], LineClient]:
 def claim(now: object = T0) -> list[int]:
     """Run one scheduler tick; the delivery ids it handed to sender jobs."""
     jobs: list[list[int]] = []
-    tick(now, lambda ids: jobs.append(ids) or True)  # type: ignore[arg-type]
+    schedule_due(now, lambda ids: jobs.append(ids) or True)  # type: ignore[arg-type]
     return [i for job in jobs for i in job]

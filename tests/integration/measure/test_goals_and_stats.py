@@ -10,15 +10,15 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from app.delivery.rules import add_tag
-from app.delivery.sender import send_batch
 from app.extensions import db
 from app.line.client import LineClient
 from app.models.base import utcnow
 from app.models.delivery import Enrollment, GoalConversion
 from app.models.friends import Friend
 from app.services import clicks
+from app.services.sending import send_batch
 from linesim.testing import SimulatorHandle
-from tests.integration.delivery.factories import T0, population, scenario_doc
+from tests.factories import T0, population, scenario_doc
 from tests.integration.measure.conftest import PUBLIC_URL, claim
 
 Clients = Callable[[str], LineClient]

@@ -23,7 +23,7 @@ from app.models.measure import Route, RouteLogin
 from app.models.scenarios import Scenario
 from linesim.testing import SimulatorHandle
 from tests.conftest import CHANNEL_SECRET
-from tests.integration.delivery.factories import add_scenario, scenario_doc
+from tests.factories import add_scenario, scenario_doc
 from tests.support.rq import drain_queues
 
 LOGIN_ID, LOGIN_SECRET = "1650000000", "test-login-secret"

@@ -10,13 +10,13 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from app.config import Settings
-from app.delivery.sender import send_batch
 from app.extensions import db, redis_handle
 from app.line.client import LineClient
 from app.models.measure import LinkClick
 from app.services import clicks
+from app.services.sending import send_batch
 from linesim.testing import SimulatorHandle
-from tests.integration.delivery.factories import T0, deliveries, population, scenario_doc
+from tests.factories import T0, deliveries, population, scenario_doc
 from tests.integration.measure.conftest import PUBLIC_URL, claim
 
 Clients = Callable[[str], LineClient]
@@ -129,9 +129,9 @@ def test_text_that_would_pass_line_limit_with_tracked_urls_keeps_them_untracked(
 
 def test_without_public_url_links_are_sent_as_written(sim: SimulatorHandle, env: dict[str, str],
                                                       bound: Settings) -> None:
-    from app import bind_services
     from app.config import load_settings
-    from app.services.line_edge import line_client
+    from app.extensions import bind_services
+    from app.line.channels import line_client
 
     plain = load_settings({k: v for k, v in env.items() if k != "PUBLIC_URL"}, testing=True)
     bind_services(plain)

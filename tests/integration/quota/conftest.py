@@ -6,9 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from app import bind_services
 from app.config import Settings
-from app.extensions import db
+from app.extensions import bind_services, db
 from app.metrics.recorder import resume_recording
 from app.models import Base
 from tests.integration.quota.quota_rows import Rows

@@ -8,11 +8,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
 from app.config import Settings, load_settings
 from app.models.base import utcnow
 from app.quota import tracker
 from linesim.testing import SimulatorHandle
+from tests.conftest import build_app
+from tests.factories import in_tx
 from tests.integration.quota.quota_rows import Rows
 
 
@@ -22,7 +23,7 @@ def test_quota_api_needs_the_admin_token(client: FlaskClient) -> None:
 
 
 def test_quota_status_per_configured_channel(client: FlaskClient, admin_headers: dict[str, str], rows: Rows) -> None:
-    assert tracker.reserve("default", 4, utcnow())
+    assert in_tx(tracker.reserve, "default", 4, utcnow())
     body = client.get("/admin/api/quota", headers=admin_headers).get_json()
     by_channel = {c["channel"]: c for c in body["channels"]}
     assert set(by_channel) == {"default", "shop"}
@@ -43,7 +44,7 @@ def test_forecast_api(client: FlaskClient, admin_headers: dict[str, str], rows: 
 
 @pytest.fixture()
 def sim_client(env: dict[str, str], sim: SimulatorHandle, quota_app: Settings) -> Iterator[FlaskClient]:
-    app: Flask = create_app(load_settings({**env, "LINE_API_BASE_URL": sim.base_url}, testing=True))
+    app: Flask = build_app(load_settings({**env, "LINE_API_BASE_URL": sim.base_url}, testing=True))
     yield app.test_client()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app.extensions import db
 from app.quota import tracker
+from tests.factories import in_tx
 from tests.integration.quota.quota_rows import MID_MARCH
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -20,14 +21,14 @@ WORKER = textwrap.dedent(
     import sys
     import sqlalchemy.dialects.postgresql  # noqa: F401 - app/models/base.py uses it without importing it
     from datetime import datetime
-    from app import bind_services
+    from app.extensions import bind_services
     from app.config import load_settings
     from app.quota import tracker
 
     bind_services(load_settings())
     now = datetime.fromisoformat(sys.argv[1])
     sys.stdin.readline()  # start together
-    print(sum(tracker.reserve("default", int(sys.argv[3]), now) for _ in range(int(sys.argv[2]))))
+    print(sum(in_tx(tracker.reserve, "default", int(sys.argv[3]), now) for _ in range(int(sys.argv[2]))))
     """
 )
 
@@ -46,7 +47,7 @@ def test_concurrent_threads_never_overshoot(quota_app: object, env: dict[str, st
     def worker(size: int) -> None:
         barrier.wait()
         for _ in range(10):
-            if tracker.reserve("default", size, MID_MARCH):
+            if in_tx(tracker.reserve, "default", size, MID_MARCH):
                 with lock:
                     wins.append(size)
 
@@ -96,4 +97,4 @@ def test_first_reservations_of_a_new_month_are_not_refused_while_the_row_is_crea
 
 def _reserve_one(barrier: threading.Barrier, results: list[bool], now: datetime) -> None:
     barrier.wait()
-    results.append(tracker.reserve("default", 1, now))
+    results.append(in_tx(tracker.reserve, "default", 1, now))

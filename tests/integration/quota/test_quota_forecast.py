@@ -13,6 +13,7 @@ from app.quota import tracker
 from app.quota.forecast import forecast
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.store import dump_definition, forget
+from tests.factories import in_tx
 from tests.integration.quota.quota_rows import Rows
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -62,7 +63,7 @@ def _pipeline(rows: Rows) -> None:
     rows.delivery(due_at=jst(3, 14, 9), status=DELIVERY_HELD, scenario_id="welcome", step_id="x1")
     rows.delivery(due_at=jst(3, 15, 11), status=DELIVERY_QUEUED, scenario_id="welcome", step_id="x2")
     rows.delivery(due_at=jst(3, 15, 11), status=DELIVERY_SENT, scenario_id="welcome", step_id="x3")
-    assert tracker.reserve("default", 2, NOW)
+    assert in_tx(tracker.reserve, "default", 2, NOW)
 
 
 def test_forecast_matches_the_hand_computed_schedule(rows: Rows) -> None:

@@ -14,6 +14,7 @@ from app.metrics import flush_line_calls, record_line_call
 from app.models.base import utcnow
 from app.models.delivery import DELIVERY_HELD, DELIVERY_SENT
 from app.quota import tracker
+from tests.factories import in_tx
 from tests.integration.quota.quota_rows import Rows
 from workers.queues import DELIVERIES, get_queue
 
@@ -43,7 +44,7 @@ def test_metrics_parse_and_carry_every_family(client: FlaskClient, rows: Rows) -
     now = utcnow()
     rows.delivery(due_at=now, status=DELIVERY_HELD)
     rows.delivery(due_at=now, status=DELIVERY_SENT)
-    assert tracker.reserve("default", 4, now)  # 80 % of the plan's 5: the alert fires
+    assert in_tx(tracker.reserve, "default", 4, now)  # 80 % of the plan's 5: the alert fires
     record_line_call("push", "accepted", 0.03)
     record_line_call("push", "accepted", 0.2)
     record_line_call("push", "rate_limited", 12.0)

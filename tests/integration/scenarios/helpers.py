@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,12 +11,13 @@ import yaml
 
 from app.extensions import db
 from app.models.delivery import Enrollment
-from app.models.friends import Friend, FriendTag
+from app.models.friends import Friend
 from app.models.scenarios import Scenario
 from app.services import scenarios as service
 from app.services.scenario_upload import UploadResult
+from tests.factories import T0, store_friend
 
-T0 = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
+__all__ = ["T0", "bulk_friends", "doc", "enrollments", "friend", "load", "scenario_row", "store_friend", "text_of"]
 
 
 def doc(scenario_id: str = "welcome", **overrides: Any) -> dict[str, Any]:
@@ -46,18 +47,6 @@ def load(*documents: dict[str, Any], now: datetime = T0) -> UploadResult:
     """Upload documents as YAML files in one transaction."""
     with db.transaction() as session:
         return service.upload(session, [(f"{d['id']}.yaml", text_of(d)) for d in documents], now)
-
-
-def add_friend(user_id: str, *, channel: str = "default", tags: tuple[str, ...] = (), **fields: Any) -> int:
-    """A friend row (active, followed at T0 unless told otherwise); returns its id."""
-    values: dict[str, Any] = {"status": "active", "attributes": {}, "opted_out": False, "followed_at": T0,
-                              "created_at": T0, "updated_at": T0, **fields}
-    with db.transaction() as session:
-        friend = Friend(channel=channel, user_id=user_id, **values)
-        session.add(friend)
-        session.flush()
-        session.add_all(FriendTag(friend_id=friend.id, tag=tag, created_at=T0) for tag in tags)
-        return friend.id
 
 
 def friend(session: Any, user_id: str, channel: str = "default") -> Friend:

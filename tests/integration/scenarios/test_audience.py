@@ -14,7 +14,7 @@ from app.models.friends import FRIEND_BLOCKED
 from app.services import scenarios as service
 from workers.scenario_jobs import enroll_audience_job
 
-from .helpers import T0, add_friend, bulk_friends, doc, enrollments, load
+from .helpers import T0, bulk_friends, doc, enrollments, load, store_friend
 
 
 def _count(scenario_id: str) -> int:
@@ -25,8 +25,8 @@ def _count(scenario_id: str) -> int:
 
 def test_small_audience_is_enrolled_when_the_upload_publishes(app: Flask) -> None:
     bulk_friends(30)
-    add_friend("BLOCKED", status=FRIEND_BLOCKED)
-    add_friend("OPTED-OUT", opted_out=True)
+    store_friend("BLOCKED", status=FRIEND_BLOCKED)
+    store_friend("OPTED-OUT", opted_out=True)
     (item,) = load(doc(start={"audience": "all"})).scenarios
     assert (item.needs_audience, item.audience_enrolled) == (False, 30)
     assert {e.next_step_id for e in enrollments()} == {"hello"}
@@ -69,9 +69,9 @@ def test_enroll_audience_streams_batches_with_progress(app: Flask) -> None:
 
 
 def test_audience_filter_by_tag_and_existing_enrollments_skipped(app: Flask) -> None:
-    add_friend("VIP1", tags=("vip",))
-    add_friend("VIP2", tags=("vip",))
-    add_friend("PLAIN")
+    store_friend("VIP1", tags=("vip",))
+    store_friend("VIP2", tags=("vip",))
+    store_friend("PLAIN")
     load(doc(status="draft", start={"audience": "all", "trigger": "manual"}, filter={"tag": "vip"}))
     with db.transaction() as session:
         session.execute(sa.text("UPDATE scenarios SET status = 'live'"))

@@ -10,6 +10,7 @@ from click.testing import Result
 from flask import Flask
 
 from app.cli import scenarios as cli
+from tests.conftest import build_app
 
 from .helpers import bulk_friends, doc, enrollments, scenario_row, text_of
 
@@ -116,12 +117,11 @@ def test_yes_alone_refuses_past_the_quota_left_and_force_sends(app: Flask, tmp_p
 
 
 def test_validate_works_before_the_database_is_migrated(app: Flask, env: dict[str, str], tmp_path: Path) -> None:
-    from app import create_app
     from app.config import load_settings
 
     if not env["DATABASE_URL"].startswith("sqlite"):
         pytest.skip("an empty SQLite file stands for any database without tables")
-    unmigrated = create_app(load_settings(env, testing=True, database_url=f"sqlite:///{tmp_path / 'empty.db'}"))
+    unmigrated = build_app(load_settings(env, testing=True, database_url=f"sqlite:///{tmp_path / 'empty.db'}"))
     rules = [{"when": {"keyword": ["vip"]}, "do": [{"enroll": "vip"}]}]
     path = _write(tmp_path, doc("main", rules=rules))
     result = unmigrated.test_cli_runner().invoke(args=["scenarios", "validate", path])

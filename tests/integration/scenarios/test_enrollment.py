@@ -17,7 +17,7 @@ from app.models.friends import FRIEND_BLOCKED
 from app.models.scenarios import Scenario
 from app.scenarios.store import definition_for
 
-from .helpers import T0, add_friend, doc, enrollments, friend, load
+from .helpers import T0, doc, enrollments, friend, load, store_friend
 
 H = timedelta(hours=1)
 HALF_HOUR = timedelta(minutes=30)
@@ -40,7 +40,7 @@ def _enroll(user_id: str, scenario_id: str, now: datetime) -> Enrollment | None:
 
 def test_new_friend_is_enrolled_on_follow_with_first_step_due(app: Flask) -> None:
     load(doc(steps=[{"id": "later", "at": {"after": "2h"}, "messages": [{"text": "x"}]}]))
-    add_friend("U1")
+    store_friend("U1")
     (started,) = _follow("U1", T0 + H)
     assert (started.cycle, started.next_step_id, started.start_at) == (1, "later", T0 + H)
     assert started.next_run_at == T0 + 3 * H
@@ -48,21 +48,21 @@ def test_new_friend_is_enrolled_on_follow_with_first_step_due(app: Flask) -> Non
 
 def test_audience_new_skips_friends_whose_follow_predates_publish(app: Flask) -> None:
     load(doc("new-only"), doc("everyone", start={"audience": "all"}))
-    add_friend("U1")
+    store_friend("U1")
     started = _follow("U1", T0 - H)
     assert [e.scenario_id for e in started] == ["everyone"]
 
 
 def test_paused_and_draft_scenarios_take_nobody(app: Flask) -> None:
     load(doc("p", status="paused"), doc("d", status="draft"))
-    add_friend("U1")
+    store_friend("U1")
     assert _follow("U1", T0 + H) == []
 
 
 def test_blocked_and_opted_out_friends_are_skipped(app: Flask) -> None:
     load(doc("careful"), doc("loud", respect_opt_out=False, start={"trigger": "manual"}))
-    add_friend("B1", status=FRIEND_BLOCKED)
-    add_friend("O1", opted_out=True)
+    store_friend("B1", status=FRIEND_BLOCKED)
+    store_friend("O1", opted_out=True)
     assert _enroll("B1", "careful", T0) is None
     assert _enroll("O1", "careful", T0) is None
     assert _enroll("O1", "loud", T0) is not None
@@ -81,7 +81,7 @@ FILTER = {"all": [{"attribute": "member", "eq": True},
 def test_filter_tree_over_tags_and_attributes(app: Flask, attributes: dict[str, Any], tags: tuple[str, ...],
                                               enters: bool) -> None:
     load(doc(filter=FILTER))
-    add_friend("U1", attributes=attributes, tags=tags)
+    store_friend("U1", attributes=attributes, tags=tags)
     assert (_enroll("U1", "welcome", T0) is not None) is enters
 
 
@@ -92,7 +92,7 @@ def _finish_all() -> None:
 
 def test_frequency_once_never_enters_again(app: Flask) -> None:
     load(doc(frequency="once"))
-    add_friend("U1")
+    store_friend("U1")
     assert _enroll("U1", "welcome", T0) is not None
     _finish_all()
     assert _enroll("U1", "welcome", T0 + 30 * 24 * H) is None
@@ -100,7 +100,7 @@ def test_frequency_once_never_enters_again(app: Flask) -> None:
 
 def test_frequency_every_time_starts_a_new_cycle_but_never_two_active(app: Flask) -> None:
     load(doc(frequency="every_time"))
-    add_friend("U1")
+    store_friend("U1")
     assert _enroll("U1", "welcome", T0) is not None
     assert _enroll("U1", "welcome", T0 + H) is None  # still active
     _finish_all()
@@ -110,7 +110,7 @@ def test_frequency_every_time_starts_a_new_cycle_but_never_two_active(app: Flask
 
 def test_frequency_at_most_every_waits_for_the_interval(app: Flask) -> None:
     load(doc(frequency={"at_most_every": "7d"}))
-    add_friend("U1")
+    store_friend("U1")
     assert _enroll("U1", "welcome", T0) is not None
     _finish_all()
     assert _enroll("U1", "welcome", T0 + 6 * 24 * H) is None
@@ -120,7 +120,7 @@ def test_frequency_at_most_every_waits_for_the_interval(app: Flask) -> None:
 
 def test_one_active_enrollment_per_pair_is_enforced_by_the_database(app: Flask) -> None:
     load(doc(frequency="every_time"))
-    add_friend("U1")
+    store_friend("U1")
     active = _enroll("U1", "welcome", T0)
     assert active is not None
     with db.transaction() as session:  # a stray finished cycle 2 fools the frequency check
@@ -132,16 +132,16 @@ def test_one_active_enrollment_per_pair_is_enforced_by_the_database(app: Flask) 
 
 def test_window_limits_the_start_date(app: Flask) -> None:
     load(doc(start={"window": {"from": "2026-06-01", "until": "2026-06-30"}}))
-    add_friend("U1")
-    add_friend("U2")
+    store_friend("U1")
+    store_friend("U2")
     assert _follow("U1", T0) == []  # May
     assert len(_follow("U2", datetime(2026, 6, 10, tzinfo=UTC))) == 1
 
 
 def test_birthday_start_is_this_years_occurrence_at_local_midnight(app: Flask) -> None:
     load(doc(timezone="Asia/Tokyo", start={"trigger": "manual", "from": "birthday"}))
-    add_friend("U1", attributes={"birthday": "1990-08-15"})
-    add_friend("U2")
+    store_friend("U1", attributes={"birthday": "1990-08-15"})
+    store_friend("U2")
     started = _enroll("U1", "welcome", T0)
     assert started is not None and started.start_at == datetime(2026, 8, 14, 15, 0, tzinfo=UTC)
     assert _enroll("U2", "welcome", T0) is None  # no birthday, no start date
@@ -149,7 +149,7 @@ def test_birthday_start_is_this_years_occurrence_at_local_midnight(app: Flask) -
 
 def test_attribute_start_date(app: Flask) -> None:
     load(doc(start={"trigger": "manual", "from": "attribute:trial_end"}))
-    add_friend("U1", attributes={"trial_end": "2026-05-20T09:30:00+00:00"})
+    store_friend("U1", attributes={"trial_end": "2026-05-20T09:30:00+00:00"})
     started = _enroll("U1", "welcome", T0)
     assert started is not None and started.start_at == datetime(2026, 5, 20, 9, 30, tzinfo=UTC)
 
@@ -167,7 +167,7 @@ def _write_message(user_id: str, at: datetime, now: datetime) -> int:
 
 def test_start_change_restart_begins_a_new_cycle_from_step_one(app: Flask) -> None:
     load(_message_scenario("restart"))
-    add_friend("U1", last_message_at=T0)
+    store_friend("U1", last_message_at=T0)
     assert _enroll("U1", "welcome", T0) is not None
     with db.transaction() as session:
         session.execute(sa.update(Enrollment).values(next_step_id="tips", last_step_id="hello", last_step_at=T0))
@@ -179,7 +179,7 @@ def test_start_change_restart_begins_a_new_cycle_from_step_one(app: Flask) -> No
 
 def test_start_change_reschedule_moves_the_current_step(app: Flask) -> None:
     load(_message_scenario("reschedule"))
-    add_friend("U1", last_message_at=T0)
+    store_friend("U1", last_message_at=T0)
     _enroll("U1", "welcome", T0)
     with db.transaction() as session:
         session.execute(sa.update(Enrollment).values(next_step_id="offer", next_run_at=T0 + 24 * H))
@@ -191,7 +191,7 @@ def test_start_change_reschedule_moves_the_current_step(app: Flask) -> None:
 
 def test_start_change_ignore_keeps_everything(app: Flask) -> None:
     load(_message_scenario("ignore"))
-    add_friend("U1", last_message_at=T0)
+    store_friend("U1", last_message_at=T0)
     _enroll("U1", "welcome", T0)
     assert _write_message("U1", T0 + H, T0 + H) == 0
     assert [(e.cycle, e.start_at) for e in enrollments()] == [(1, T0)]
@@ -207,7 +207,7 @@ def _block(user_id: str, at: datetime) -> None:
 @pytest.mark.parametrize("policy", ["resume", "restart", "stop"])
 def test_refollow_applies_on_refollow(app: Flask, policy: str) -> None:
     load(doc(start={"on_refollow": policy}))
-    add_friend("U1")
+    store_friend("U1")
     _follow("U1", T0 + H)
     with db.transaction() as session:  # "hello" was sent; "tips" is due at T0 + 2h
         session.execute(sa.update(Enrollment).values(next_step_id="tips", next_run_at=T0 + 2 * H,
@@ -231,7 +231,7 @@ def test_refollow_applies_on_refollow(app: Flask, policy: str) -> None:
 def test_named_event_enrolls_from_the_event_time(app: Flask) -> None:
     load(doc("buyers", start={"trigger": "event:purchase", "from": "trigger_time"}), doc("other",
          start={"trigger": "event:purchased"}))
-    add_friend("U1")
+    store_friend("U1")
     with db.transaction() as session:
         started = entry.on_named_event(session, friend(session, "U1"), "purchase", T0 + H, at=T0 + HALF_HOUR)
     assert [(e.scenario_id, e.start_at) for e in started] == [("buyers", T0 + HALF_HOUR)]
@@ -239,7 +239,7 @@ def test_named_event_enrolls_from_the_event_time(app: Flask) -> None:
 
 def test_keyword_trigger_matches_the_scenarios_start_keywords(app: Flask) -> None:
     load(doc("quiz", start={"trigger": "keyword", "from": "trigger_time", "keywords": ["start quiz"]}))
-    add_friend("U1")
+    store_friend("U1")
     with db.transaction() as session:
         assert entry.on_keyword(session, friend(session, "U1"), "hello", T0) is False
         assert entry.on_keyword(session, friend(session, "U1"), "ＳＴＡＲＴ ＱＵＩＺ", T0) is True
@@ -248,8 +248,8 @@ def test_keyword_trigger_matches_the_scenarios_start_keywords(app: Flask) -> Non
 
 def test_manual_enroll_counts_known_friends_only(app: Flask) -> None:
     load(doc(start={"trigger": "manual", "from": "trigger_time"}))
-    add_friend("U1")
-    add_friend("U2")
+    store_friend("U1")
+    store_friend("U2")
     with db.transaction() as session:
         assert entry.enroll_manual(session, "welcome", ["U1", "U2", "U-unknown", "U1"], T0) == 2
     assert {e.start_at for e in enrollments()} == {T0}

@@ -129,9 +129,9 @@ def test_multi_file_dry_run_sums_the_documents(client: FlaskClient, admin_header
 
 def test_unknown_event_name_is_422_naming_the_known_events(client: FlaskClient, admin_headers: dict[str, str],
                                                             app: Flask) -> None:
-    from .helpers import add_friend
+    from .helpers import store_friend
 
-    add_friend("U1")
+    store_friend("U1")
     _put(client, admin_headers, doc("buyers", start={"trigger": "event:purchase", "from": "trigger_time"}))
     response = client.post("/admin/api/events", json={"user_id": "U1", "name": "purchse"}, headers=admin_headers)
     assert response.status_code == 422

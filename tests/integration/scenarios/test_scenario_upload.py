@@ -15,7 +15,7 @@ from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.store import definition_for
 from app.services import scenarios as service
 
-from .helpers import T0, add_friend, doc, enrollments, load, scenario_row, text_of
+from .helpers import T0, doc, enrollments, load, scenario_row, store_friend, text_of
 
 
 def _versions(scenario_id: str) -> list[int]:
@@ -26,7 +26,7 @@ def _versions(scenario_id: str) -> list[int]:
 
 def _enroll_followers(*user_ids: str, scenario_id: str = "welcome") -> None:
     for user_id in user_ids:
-        add_friend(user_id)
+        store_friend(user_id)
     with db.transaction() as session:
         service.enroll_manual(session, scenario_id, list(user_ids), T0)
 

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from app.models.friends import FRIEND_BLOCKED
 
-from .helpers import add_friend, doc, enrollments, scenario_row, text_of
+from .helpers import doc, enrollments, scenario_row, store_friend, text_of
 
 Headers = dict[str, str]
 YAML = "application/yaml"
@@ -136,8 +136,8 @@ def test_lifecycle_endpoints_and_conflicts(client: FlaskClient, admin_headers: H
 
 def test_manual_enroll_endpoint(client: FlaskClient, admin_headers: Headers) -> None:
     _put(client, admin_headers, doc(start={"trigger": "manual", "from": "trigger_time"}))
-    add_friend("U1")
-    add_friend("U2", status=FRIEND_BLOCKED)
+    store_friend("U1")
+    store_friend("U2", status=FRIEND_BLOCKED)
     response = client.post("/admin/api/scenarios/welcome/enroll", json={"user_ids": ["U1", "U2", "U3"]},
                            headers=admin_headers)
     assert response.get_json() == {"enrolled": 1, "requested": 3}
@@ -147,7 +147,7 @@ def test_manual_enroll_endpoint(client: FlaskClient, admin_headers: Headers) -> 
 
 def test_named_event_endpoint(client: FlaskClient, admin_headers: Headers) -> None:
     _put(client, admin_headers, doc(start={"trigger": "event:purchase", "from": "trigger_time"}))
-    add_friend("U1")
+    store_friend("U1")
     response = client.post("/admin/api/events", json={"user_id": "U1", "name": "purchase",
                                                       "at": "2026-05-01T03:30:00Z"}, headers=admin_headers)
     assert response.status_code == 200 and response.get_json() == {"enrolled": ["welcome"]}
@@ -164,7 +164,7 @@ def test_schema_endpoint(client: FlaskClient, admin_headers: Headers) -> None:
 
 def test_audience_all_publish_through_the_api_enrolls_existing_friends(client: FlaskClient,
                                                                         admin_headers: Headers) -> None:
-    add_friend("U1")
+    store_friend("U1")
     response = _put(client, admin_headers, doc(start={"audience": "all"}))
     assert response.get_json()["audience"] == {"enrolled": 1}
     assert scenario_row("welcome").published_at is not None

@@ -9,7 +9,7 @@ from typing import Any
 from click.testing import Result
 from flask import Flask
 
-from .helpers import add_friend, bulk_friends, doc, enrollments, scenario_row, text_of
+from .helpers import bulk_friends, doc, enrollments, scenario_row, store_friend, text_of
 
 
 def _run(app: Flask, *args: str) -> Result:
@@ -43,7 +43,7 @@ def test_load_is_atomic_and_reports_actions_and_impact(app: Flask, tmp_path: Pat
     failed = _run(app, "load", "--yes", _write(tmp_path, doc(name="renamed")), str(broken))
     assert failed.exit_code == 1 and "broken.yaml:1:" in failed.output
     assert scenario_row("welcome").name == "welcome series"
-    add_friend("U1")
+    store_friend("U1")
     assert _run(app, "enroll", "welcome", "U1").exit_code == 0
     again = _run(app, "load", "--yes", _write(tmp_path, doc(steps=doc()["steps"][1:])))
     assert "updated   welcome  v2  live" in again.output

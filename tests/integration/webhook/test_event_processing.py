@@ -13,7 +13,7 @@ from app.models.friends import FRIEND_ACTIVE, FRIEND_BLOCKED, Friend
 from tests.conftest import CHANNEL_SECRET
 from tests.support import webhooks as wh
 from tests.support.rq import drain_queues
-from workers import jobs
+from workers import event_jobs
 from workers.schedule import sweep_events
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
@@ -77,13 +77,13 @@ def test_message_updates_last_message_at_monotonically(client: FlaskClient) -> N
 
 def test_processing_twice_and_in_parallel_handles_each_event_once(client: FlaskClient) -> None:
     _post(client, *[wh.text("U1", f"m{i}", ts=T0 + i) for i in range(20)])
-    threads = [threading.Thread(target=jobs.process_friend_events, args=("default", "U1")) for _ in range(4)]
+    threads = [threading.Thread(target=event_jobs.process_friend_events, args=("default", "U1")) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert _statuses() == [EVENT_PROCESSED] * 20
-    assert jobs.process_friend_events("default", "U1") == 0
+    assert event_jobs.process_friend_events("default", "U1") == 0
 
 
 def test_redis_down_during_webhooks_then_sweep_processes_everything(client: FlaskClient, redis_url: str) -> None:

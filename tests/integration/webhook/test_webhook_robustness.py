@@ -21,7 +21,7 @@ from tests.integration.scenarios.helpers import doc, load
 from tests.support import webhooks as wh
 from tests.support.locks import holding_write_lock
 from tests.support.rq import drain_queues
-from workers import jobs
+from workers import event_jobs
 
 MIB = 1024 * 1024
 
@@ -181,7 +181,7 @@ def test_pathological_regex_message_does_not_hold_up_a_concurrent_webhook(client
     _post(client, wh.body(wh.follow("U1")))
     drain_queues()
     _post(client, wh.body(wh.text("U1", "a" * 28 + "!")))  # exponential for a backtracking engine
-    worker = threading.Thread(target=jobs.process_friend_events, args=("default", "U1"))
+    worker = threading.Thread(target=event_jobs.process_friend_events, args=("default", "U1"))
     worker.start()
     time.sleep(0.2)  # the worker is inside the friend's transaction, matching
     started = time.monotonic()

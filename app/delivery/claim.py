@@ -12,16 +12,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.delivery import bulk_pg, conditions
+from app.delivery.moves import Move
 from app.delivery.yearly import is_yearly, renew_yearly
 from app.dialect import insert_for, is_postgres, plain_rows, table_of
 from app.errors import NotFound
-from app.extensions import db
 from app.models.delivery import (
     DELIVERY_QUEUED,
     DELIVERY_SKIPPED,
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 CLAIM_LIMIT = 1000  # enrollments per claim (one transaction)
 JOB_SIZE = 500  # deliveries per send job: one full multicast; smaller jobs keep every worker busy
-MAX_BATCHES_PER_TICK = 50  # keep one tick bounded; the rest waits for the next tick
 STOP_STEP_REMOVED = "step_removed"
 STOP_ENDED = "scenario_ended"  # the step fell due after the scenario's ``end``
 
@@ -52,11 +51,6 @@ class Claim:
 
     enrollments: int = 0
     delivery_ids: list[int] = field(default_factory=list)
-
-
-def claim_due(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) -> list[int]:
-    """Write the outbox rows of up to ``limit`` due enrollments of live scenarios; their delivery ids."""
-    return claim_batch(session, now, limit=limit).delivery_ids
 
 
 def _live_scenarios(session: Session) -> dict[str, tuple[str, int]]:
@@ -149,25 +143,14 @@ class _Following:
         return scn.steps[index].id if index < len(scn.steps) else None
 
 
-class Move(NamedTuple):
-    """Where a claimed enrollment goes: its status afterwards and the step it waits to time next.
-
-    ``moved``: the claimed step became its last one (False when the step was gone and the
-    enrollment stopped where it stood)."""
-
-    status: str
-    stop_reason: str | None
-    next_step_id: str | None
-    moved: bool
-
-
 _COMPLETED = Move(ENROLLMENT_COMPLETED, None, None, True)
 _STEP_GONE = Move(ENROLLMENT_STOPPED, STOP_STEP_REMOVED, None, False)
 _ENDED = Move(ENROLLMENT_STOPPED, STOP_ENDED, None, True)
 
 
-def claim_batch(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) -> Claim:
-    """:func:`claim_due`, also saying how many enrollments were taken (to know when to stop)."""
+def claim(session: Session, now: datetime, *, limit: int = CLAIM_LIMIT) -> Claim:
+    """Write the outbox rows of up to ``limit`` due enrollments of live scenarios and advance them
+    (the caller's transaction); the delivery ids and how many enrollments were taken."""
     live = _live_scenarios(session)
     if not live:
         return Claim()
@@ -276,25 +259,6 @@ def next_due_after(session: Session, now: datetime) -> datetime | None:
         .where(Enrollment.status == ENROLLMENT_ACTIVE, Enrollment.next_run_at.is_not(None),
                Enrollment.next_run_at > now)
     )
-
-
-def tick(now: datetime, enqueue: Enqueue, *, limit: int = CLAIM_LIMIT, job_size: int = JOB_SIZE) -> int:
-    """Claim every due enrollment (batches of ``limit``, each committed), then enqueue send jobs.
-
-    Returns the number of deliveries written. Each batch's jobs are enqueued right after its
-    commit; a failed enqueue is fine — the sweep finds the rows by their ``enqueued_at``.
-    """
-    written = 0
-    for _ in range(MAX_BATCHES_PER_TICK):
-        with db.transaction() as session:
-            claim = claim_batch(session, now, limit=limit)
-        enqueue_in_jobs(claim.delivery_ids, enqueue, job_size=job_size)
-        written += len(claim.delivery_ids)
-        if claim.enrollments < limit:
-            break
-    if written:
-        log.info("scheduler tick: %d deliveries written", written)
-    return written
 
 
 def enqueue_in_jobs(delivery_ids: Sequence[int], enqueue: Enqueue, *, job_size: int = JOB_SIZE) -> int:

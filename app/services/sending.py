@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.delivery import outcomes, progress
+from app.delivery import progress
+from app.delivery.attempts import Attempt, SendSummary
 from app.delivery.grouping import MULTICAST, Request, plan_requests
-from app.delivery.outcomes import Attempt, SendSummary
 from app.delivery.preparation import lock_sendable, prepare_items
 from app.delivery.ratelimit import RateLimiter
 from app.dialect import among, still, table_of
@@ -34,6 +34,7 @@ from app.line.client import LineClient, Outcome, SendResult
 from app.models.base import utcnow
 from app.models.delivery import DELIVERY_SENDING, Delivery
 from app.quota import tracker
+from app.services import send_outcomes as outcomes
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,7 @@ def _plan(delivery_ids: Sequence[int], now: datetime, summary: SendSummary) -> t
         requests, refused = _reserve_quota(session, plan_requests(prepared.items), now)
         _mark_sending(session, requests, now)
         _mark_refused(session, refused, now)
-    for channel, ids in prepared.release.items():
-        tracker.release(channel, len(ids), now, delivery_ids=ids)
+    outcomes.release(prepared.release, now)
     if refused:
         outcomes.no_quota(refused, prepared.skip_on_no_quota, now, summary, line_called=False)
     return requests, prepared.skip_on_no_quota
@@ -127,13 +127,13 @@ def _reserve_quota(session: Session, requests: list[Request], now: datetime) -> 
     refused: list[Request] = []
     for channel in dict.fromkeys(r.channel for r in requests):
         mine = [r for r in requests if r.channel == channel]
-        if tracker.reserve_in(session, channel, sum(len(r.unreserved_ids) for r in mine), now):
+        if tracker.reserve(session, channel, sum(len(r.unreserved_ids) for r in mine), now):
             allowed.extend(mine)
             continue
         smallest_refused = sum(len(r.unreserved_ids) for r in mine) + 1
         for request in mine:  # already in priority order
             needed = len(request.unreserved_ids)
-            if needed < smallest_refused and tracker.reserve_in(session, channel, needed, now):
+            if needed < smallest_refused and tracker.reserve(session, channel, needed, now):
                 allowed.append(request)
                 continue
             # once n messages did not fit, n or more will not either: no need to ask again
@@ -153,7 +153,7 @@ def _fitting_part(session: Session, request: Request, now: datetime) -> Request 
         return None  # a group LINE may have seen travels whole, with its key
     room = tracker.status(session, request.channel, now).remaining or 0
     take = min(room, len(request.items) - 1)
-    if take <= 0 or not tracker.reserve_in(session, request.channel, take, now):
+    if take <= 0 or not tracker.reserve(session, request.channel, take, now):
         return None
     head = Request(MULTICAST, str(uuid.uuid4()), request.channel, request.priority, request.messages,
                    request.items[:take])

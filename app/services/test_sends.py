@@ -17,16 +17,17 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.delivery.outcomes import SendSummary
-from app.delivery.sender import ClientFor, send_batch
+from app.delivery.attempts import SendSummary
 from app.dialect import insert_for
 from app.errors import BadRequest, NotFound
+from app.events import friend_state
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.delivery import DELIVERY_QUEUED, Delivery
 from app.models.friends import FRIEND_TEST, Friend
 from app.models.scenarios import Scenario
 from app.scenarios.store import definition_for
+from app.services.sending import ClientFor, send_batch
 
 USER_ID = re.compile(r"U[0-9a-f]{32}")
 MAX_TEST_USERS = 50
@@ -71,12 +72,7 @@ def create_test_deliveries(session: Session, scenario_id: str, user_ids: Sequenc
                          [{"path": "step", "message": "expected one of: " + ", ".join(s.id for s in scn.steps)}])
     users = _check_users(user_ids)
     names = names or {}
-    session.execute(
-        insert_for(session)(Friend)
-        .values([{"channel": scenario.channel, "user_id": u, "status": FRIEND_TEST, "display_name": names.get(u),
-                  "attributes": {}, "opted_out": False, "created_at": now, "updated_at": now} for u in users])
-        .on_conflict_do_nothing(index_elements=["channel", "user_id"])
-    )
+    friend_state.insert_missing(session, scenario.channel, users, status=FRIEND_TEST, now=now, names=names)
     for user_id, name in names.items():
         session.execute(sa.update(Friend).where(Friend.channel == scenario.channel, Friend.user_id == user_id,
                                                 Friend.display_name.is_(None)).values(display_name=name))

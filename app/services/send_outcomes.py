@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.delivery import progress
+from app.delivery.attempts import Attempt, SendSummary
 from app.delivery.backoff import backoff_delay
 from app.delivery.grouping import Request
 from app.dialect import among, still, table_of
@@ -34,29 +34,6 @@ from app.quota import tracker
 
 log = logging.getLogger(__name__)
 NO_QUOTA = "monthly message quota exhausted"
-
-
-@dataclass
-class SendSummary:
-    """Counts of one batch, by what happened to each delivery."""
-
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    held: int = 0
-    skipped: int = 0
-    requests: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One request and LINE's answer to it."""
-
-    request: Request
-    result: SendResult
 
 
 def _update(changes: dict[str, Any], params: list[dict[str, Any]], *, settled_at: datetime | None = None) -> None:
@@ -104,7 +81,7 @@ def _record_sent(accepted: list[Attempt], now: datetime) -> None:
         for attempt in accepted:
             sent_by_channel[attempt.request.channel] += len(attempt.request.items)
         for channel, count in sent_by_channel.items():
-            tracker.record_sent(channel, count, now, session=session)
+            tracker.record_sent(session, channel, count, now)
 
 
 def _sent_changes(now: datetime, request_id: Any) -> dict[str, Any]:
@@ -151,11 +128,11 @@ def record(attempts: Iterable[Attempt], now: datetime, summary: SendSummary, ski
     if exhausted:
         no_quota([a.request for a in exhausted], skip_on_no_quota, now, summary, reason=_error(exhausted[0].result))
         for channel in dict.fromkeys(a.request.channel for a in exhausted):
-            tracker.mark_exhausted(channel, now)
+            with db.transaction() as session:
+                tracker.mark_exhausted(session, channel, now)
         for attempt in exhausted:
             refunds[attempt.request.channel].extend(attempt.request.delivery_ids)
-    for channel, ids in refunds.items():
-        tracker.release(channel, len(ids), now, delivery_ids=ids)
+    release(refunds, now)
 
 
 def no_quota(requests: Iterable[Request], skip_on_no_quota: set[int], now: datetime, summary: SendSummary,
@@ -186,6 +163,13 @@ def release_cancelled(requests: Iterable[Request], still_sending: set[int], now:
     by_channel: dict[str, list[int]] = defaultdict(list)
     for request in requests:
         by_channel[request.channel].extend(i for i in request.delivery_ids if i not in still_sending)
-    for channel, ids in by_channel.items():
+    release(by_channel, now)
+
+
+def release(ids_by_channel: dict[str, list[int]], now: datetime) -> None:
+    """Give back the reservations of these deliveries, one short transaction per channel (only
+    rows still flagged count: releasing twice gives back once)."""
+    for channel, ids in ids_by_channel.items():
         if ids:
-            tracker.release(channel, len(ids), now, delivery_ids=ids)
+            with db.transaction() as session:
+                tracker.release(session, channel, len(ids), now, delivery_ids=ids)

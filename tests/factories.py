@@ -1,21 +1,25 @@
-"""Rows for delivery tests: scenarios stored as live versions, friends, enrollments at a step."""
+"""The one place tests make rows: scenarios stored as live versions, friends, enrollments at a
+step, an emptied database, and a call inside its own transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.extensions import db
+from app.models.base import Base
 from app.models.delivery import Delivery, Enrollment
-from app.models.friends import Friend
+from app.models.friends import Friend, FriendTag
 from app.models.scenarios import Scenario, ScenarioVersion
 from app.scenarios import store as definitions
 from app.scenarios.schema import ScenarioDef
 
-T0 = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
+T0 = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
+R = TypeVar("R")
 
 
 def scenario_doc(scenario_id: str = "welcome", **overrides: Any) -> dict[str, Any]:
@@ -50,12 +54,35 @@ def add_scenario(session: Session, doc: dict[str, Any] | None = None, *, status:
     return scn
 
 
-def add_friend(session: Session, user_id: str, *, channel: str = "default", **fields: Any) -> Friend:
-    friend = Friend(channel=channel, user_id=user_id, status="active", attributes={}, opted_out=False,
-                    followed_at=T0, **fields)
+def add_friend(session: Session, user_id: str, *, channel: str = "default", tags: tuple[str, ...] = (),
+               **fields: Any) -> Friend:
+    """A friend row (active, followed at T0 unless told otherwise), with ``tags``."""
+    values: dict[str, Any] = {"status": "active", "attributes": {}, "opted_out": False, "followed_at": T0,
+                              "created_at": T0, "updated_at": T0, **fields}
+    friend = Friend(channel=channel, user_id=user_id, **values)
     session.add(friend)
     session.flush()
+    session.add_all(FriendTag(friend_id=friend.id, tag=tag, created_at=T0) for tag in tags)
     return friend
+
+
+def store_friend(user_id: str, *, channel: str = "default", tags: tuple[str, ...] = (), **fields: Any) -> int:
+    """:func:`add_friend` in its own transaction; the friend's id."""
+    with db.transaction() as session:
+        return add_friend(session, user_id, channel=channel, tags=tags, **fields).id
+
+
+def in_tx(call: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """``call(session, *args, **kwargs)`` in a transaction of its own (a use case's view of a domain call)."""
+    with db.transaction() as session:
+        return call(session, *args, **kwargs)
+
+
+def empty_all_tables() -> None:
+    """Delete every row of every table (children first)."""
+    with db.transaction() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
 
 
 def add_enrollment(session: Session, friend: Friend, scenario_id: str, *, step: str = "hello",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.dialect import insert_for, is_postgres
-from app.models.base import utcnow
 from app.models.friends import FRIEND_ACTIVE, FRIEND_BLOCKED, Friend
 
 
@@ -22,15 +22,23 @@ class FollowChange:
     applied: bool  # False when a newer block/follow already decided the status
 
 
-def lock_friend(session: Session, channel: str, user_id: str) -> Friend:
-    """Get-or-create the friend row and lock it so one friend's events are handled one at a time."""
-    now = utcnow()
+def insert_missing(session: Session, channel: str, user_ids: Sequence[str], *, status: str, now: datetime,
+                   names: Mapping[str, str] | None = None) -> None:
+    """The get half of get-or-create: a row for each user the channel has none for (a row written
+    meanwhile by another transaction wins; its status and name stay)."""
+    names = names or {}
     session.execute(
         insert_for(session)(Friend)
-        .values(channel=channel, user_id=user_id, status=FRIEND_ACTIVE, attributes={}, opted_out=False,
-                created_at=now, updated_at=now)
+        .values([{"channel": channel, "user_id": user_id, "status": status, "display_name": names.get(user_id),
+                  "attributes": {}, "opted_out": False, "created_at": now, "updated_at": now}
+                 for user_id in user_ids])
         .on_conflict_do_nothing(index_elements=["channel", "user_id"])
     )
+
+
+def lock_friend(session: Session, channel: str, user_id: str, now: datetime) -> Friend:
+    """Get-or-create the friend row and lock it so one friend's events are handled one at a time."""
+    insert_missing(session, channel, [user_id], status=FRIEND_ACTIVE, now=now)
     statement = sa.select(Friend).where(Friend.channel == channel, Friend.user_id == user_id)
     if is_postgres(session):
         statement = statement.with_for_update()
