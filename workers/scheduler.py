@@ -1,4 +1,4 @@
-"""The scheduler process: runs ``workers.schedule.SCHEDULE`` forever, ~1 s per tick."""
+"""The scheduler process: runs ``workers.periodic.SCHEDULE`` forever, ~1 s per tick."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 from types import FrameType
 
 from app import heartbeat
+from workers.periodic import SCHEDULE, PeriodicTask
 from workers.runtime import boot
-from workers.schedule import SCHEDULE, PeriodicTask
 
 log = logging.getLogger("stepline.scheduler")
 TICK_SECONDS = 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from flask.cli import AppGroup
 
 from app.cli.scenarios import _reported_errors, scenarios_group
 from app.current import current_settings
@@ -66,7 +67,7 @@ def stats_command(scenario_id: str, as_json: bool) -> None:
         click.echo(f"goal {goal}: {count}{share}")
 
 
-@click.group("deliveries")
+@click.group("deliveries", cls=AppGroup)  # commands run inside the app context
 def deliveries_group() -> None:
     """The outbox: list deliveries by status, retry failed ones."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import bound_settings
@@ -31,7 +32,7 @@ from app.services.audit import record_cli
 SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-@click.group("scenarios")
+@click.group("scenarios", cls=AppGroup)  # commands run inside the app context
 def scenarios_group() -> None:
     """Scenario definitions: validate, load, list, show, preview, publish, pause, resume, ..."""
 

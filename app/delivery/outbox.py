@@ -42,8 +42,13 @@ def stale_deliveries(session: Session, now: datetime, *, limit: int = SWEEP_LIMI
         .order_by(Delivery.due_at, Delivery.id)
         .limit(limit)
     ))
-    rows.sort(key=lambda row: (row.request_key or "", row.id))  # a multicast group lands in one job
-    return [row.id for row in rows]
+    # oldest due first, each multicast group contiguous (it must land in one job)
+    first_seen: dict[str, int] = {}
+    for position, row in enumerate(rows):
+        if row.request_key:
+            first_seen.setdefault(row.request_key, position)
+    order = sorted(range(len(rows)), key=lambda i: (first_seen.get(rows[i].request_key or "", i), i))
+    return [rows[i].id for i in order]
 
 
 def mark_enqueued(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:

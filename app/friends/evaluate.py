@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from app.models.base import utcnow
 from app.scenarios.durations import parse_duration
 from app.scenarios.filters import (
     TIME_FIELDS,
@@ -221,3 +222,14 @@ def evaluate(node: FilterNode | None, friend: FriendFacts, *, now: datetime,
         return field_matches(node, friend, now)
     assert isinstance(node, AttributeFilter)
     return attribute_matches(node.op, node.value, friend.attributes.get(node.attribute), now)
+
+
+def matches(filter_tree: FilterNode | None, attributes: Mapping[str, Any], tags: set[str], *,
+            segments: set[str] | None = None) -> bool:
+    """Whether a friend with these attributes/tags (member of ``segments``) passes the filter.
+
+    A shortcut over :func:`evaluate` for callers that know only attributes and tags (the
+    friend's own columns count as unknown)."""
+    member = segments or set()
+    return evaluate(filter_tree, FriendFacts(attributes=attributes, tags=tags), now=utcnow(),
+                    segment=lambda name, _friend: name in member)

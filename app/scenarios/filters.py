@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -11,7 +10,6 @@ from pydantic import Field, GetJsonSchemaHandler, ValidationError, model_seriali
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import InitErrorDetails, core_schema
 
-from app.models.base import utcnow
 from app.scenarios.durations import parse_duration
 from app.scenarios.fields import StrictModel, fail, keyed_union
 
@@ -218,16 +216,3 @@ def uses_tags(node: FilterNode | None) -> bool:
     if node is None:
         return False
     return isinstance(node, TagFilter) or any(uses_tags(child) for child in children(node))
-
-
-def matches(filter_tree: FilterNode | None, attributes: Mapping[str, Any], tags: set[str], *,
-            segments: set[str] | None = None) -> bool:
-    """Whether a friend with these attributes/tags (member of ``segments``) passes the filter.
-
-    A shortcut over :func:`app.friends.evaluate.evaluate` for callers that know only attributes
-    and tags (the friend's own columns count as unknown)."""
-    from app.friends.evaluate import FriendFacts, evaluate
-
-    member = segments or set()
-    return evaluate(filter_tree, FriendFacts(attributes=attributes, tags=tags), now=utcnow(),
-                    segment=lambda name, _friend: name in member)

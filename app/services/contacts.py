@@ -1,6 +1,6 @@
 """Use cases on friends as staff see them (SPEC §8): read, edit, search, bulk actions.
 
-(Friend state driven by webhook events lives in ``app.services.friends``.)
+(Friend state driven by webhook events lives in ``app.events.friend_state``.)
 """
 
 from __future__ import annotations

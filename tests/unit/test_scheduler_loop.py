@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from workers.schedule import PeriodicTask
+from workers.periodic import PeriodicTask
 from workers.scheduler import SHORTEST_PAUSE, TICK_SECONDS, Scheduler
 
 

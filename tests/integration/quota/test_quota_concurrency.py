@@ -21,14 +21,18 @@ WORKER = textwrap.dedent(
     import sys
     import sqlalchemy.dialects.postgresql  # noqa: F401 - app/models/base.py uses it without importing it
     from datetime import datetime
-    from app.extensions import bind_services
+    from app.extensions import bind_services, db
     from app.config import load_settings
     from app.quota import tracker
+
+    def reserve(count):
+        with db.transaction() as session:
+            return tracker.reserve(session, "default", count, now)
 
     bind_services(load_settings())
     now = datetime.fromisoformat(sys.argv[1])
     sys.stdin.readline()  # start together
-    print(sum(in_tx(tracker.reserve, "default", int(sys.argv[3]), now) for _ in range(int(sys.argv[2]))))
+    print(sum(reserve(int(sys.argv[3])) for _ in range(int(sys.argv[2]))))
     """
 )
 

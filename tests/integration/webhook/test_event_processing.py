@@ -14,7 +14,7 @@ from tests.conftest import CHANNEL_SECRET
 from tests.support import webhooks as wh
 from tests.support.rq import drain_queues
 from workers import event_jobs
-from workers.schedule import sweep_events
+from workers.periodic import sweep_events
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
 

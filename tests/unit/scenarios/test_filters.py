@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from app.scenarios.filters import FilterNode, matches
+from app.friends.evaluate import matches
+from app.scenarios.filters import FilterNode
 
 NODE: TypeAdapter[Any] = TypeAdapter(FilterNode)
 SPEC_FILTER = {"all": [{"attribute": "member", "eq": True},
