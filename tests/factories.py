@@ -20,6 +20,7 @@ from app.scenarios.schema import ScenarioDef
 
 T0 = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
 R = TypeVar("R")
+M = TypeVar("M")
 
 
 def scenario_doc(scenario_id: str = "welcome", **overrides: Any) -> dict[str, Any]:
@@ -108,16 +109,26 @@ def population(n: int, *, scenario: dict[str, Any] | None = None, prefix: str = 
     return ids
 
 
-def deliveries(**where: Any) -> list[Delivery]:
+def stored(model: type[M], key: Any) -> M:
+    """One stored row by primary key (it must exist)."""
     with db.session() as session:
-        statement = sa.select(Delivery).order_by(Delivery.id)
+        row = session.get(model, key)
+        assert row is not None, f"no {model.__name__} {key!r}"
+        return row
+
+
+def stored_all(model: type[M], **where: Any) -> list[M]:
+    """Every stored row of ``model`` whose columns equal ``where``, by id."""
+    with db.session() as session:
+        statement = sa.select(model).order_by(model.id)  # type: ignore[attr-defined]
         for key, value in where.items():
-            statement = statement.where(getattr(Delivery, key) == value)
+            statement = statement.where(getattr(model, key) == value)
         return list(session.scalars(statement))
 
 
+def deliveries(**where: Any) -> list[Delivery]:
+    return stored_all(Delivery, **where)
+
+
 def enrollment(enrollment_id: int) -> Enrollment:
-    with db.session() as session:
-        row = session.get(Enrollment, enrollment_id)
-        assert row is not None
-        return row
+    return stored(Enrollment, enrollment_id)

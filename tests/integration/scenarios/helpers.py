@@ -15,7 +15,7 @@ from app.models.friends import Friend
 from app.models.scenarios import Scenario
 from app.services import scenarios as service
 from app.services.scenario_upload import UploadResult
-from tests.factories import T0, store_friend
+from tests.factories import T0, store_friend, stored, stored_all
 
 __all__ = ["T0", "bulk_friends", "doc", "enrollments", "friend", "load", "scenario_row", "store_friend", "text_of"]
 
@@ -55,18 +55,11 @@ def friend(session: Any, user_id: str, channel: str = "default") -> Friend:
 
 def enrollments(scenario_id: str | None = None) -> list[Enrollment]:
     """Every enrollment (of one scenario), oldest first."""
-    with db.session() as session:
-        query = sa.select(Enrollment).order_by(Enrollment.id)
-        if scenario_id is not None:
-            query = query.where(Enrollment.scenario_id == scenario_id)
-        return list(session.scalars(query))
+    return stored_all(Enrollment, **({} if scenario_id is None else {"scenario_id": scenario_id}))
 
 
 def scenario_row(scenario_id: str) -> Scenario:
-    with db.session() as session:
-        row = session.get(Scenario, scenario_id)
-        assert row is not None
-        return row
+    return stored(Scenario, scenario_id)
 
 
 def bulk_friends(count: int, *, prefix: str = "U", channel: str = "default",
