@@ -37,7 +37,8 @@ class _Pending:
 
 
 class GroupCommit:
-    """One per process; ``transaction`` opens the write transaction (with its deadline)."""
+    """One per process; ``transaction`` gives the connection for the batch's one INSERT (its
+    deadline set; a transaction or autocommit, either way the statement is all or nothing)."""
 
     def __init__(self, transaction: Callable[[], AbstractContextManager[sa.Connection]],
                  hand_off: Callable[[list[tuple[str, str]]], object]) -> None:
