@@ -7,6 +7,7 @@ Upload and versioning live in ``scenario_upload`` / ``scenario_versions``, state
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from app.models.base import utcnow
 from app.models.delivery import Enrollment
 from app.models.scenarios import Scenario, ScenarioVersion
 from app.scenarios.checks import did_you_mean
-from app.scenarios.errors import ScenarioInvalid
+from app.scenarios.errors import Issue, ScenarioInvalid
 from app.scenarios.jsonschema import scenario_json_schema
 from app.scenarios.schema import EventOn, ScenarioDef
 from app.scenarios.store import definition_for
@@ -56,7 +57,9 @@ __all__ = [
     "transition_impact", "upload_impact", "Checked", "check", "check_stored",
     "ScenarioInvalid", "ScenarioUpload", "StepImpact", "Transition", "UploadResult", "audience_size",
     "check_references", "current_definition", "delete", "duplicate", "enroll_audience", "enroll_manual",
-    "enrollment_counts", "get", "list_scenarios", "pause", "preview", "preview_report", "publish", "resume",
+    "enrollment_counts", "get", "list_scenarios", "pause", "preview", "preview_checked", "preview_report",
+    "PreviewReport",
+    "publish", "resume",
     "scenario_json_schema", "upload", "validate", "versions",
 ]
 
@@ -150,19 +153,50 @@ def preview(session: Session, scenario_id: str, start: datetime, attributes: dic
     return timeline(scn, start, attributes=attributes or {}, display_name=display_name)
 
 
-def preview_report(session: Session, scenario_id: str, start: datetime,
-                   attributes: dict[str, Any] | None = None, *, channels: Collection[str] | None = None
-                   ) -> dict[str, Any]:
-    """:func:`preview` as JSON, with the scenario's version and zone, whether the attributes pass
-    the filter (segments resolved; tags are not known in a preview: tag conditions count as absent),
-    and what upload's checks say about the stored version today (``errors``, ``warnings``)."""
+@dataclass(frozen=True)
+class PreviewReport:
+    """A preview with what upload's checks say about the stored version today: the API answers it
+    as JSON, the dashboard renders the same object (so neither recomputes what the other shows)."""
+
+    scenario_id: str
+    version: int
+    timezone: str
+    start: datetime
+    errors: list[Issue]
+    warnings: list[Issue]
+    filter_matches: bool
+    timeline: list[TimelineEntry]
+
+    @property
+    def skipped(self) -> list[TimelineEntry]:
+        """The steps the engine would not send (due after the scenario's ``end``)."""
+        return [entry for entry in self.timeline if entry.skipped]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (ISO 8601 strings)."""
+        return {"scenario_id": self.scenario_id, "version": self.version, "timezone": self.timezone,
+                "errors": [e.to_dict() for e in self.errors], "warnings": [w.to_dict() for w in self.warnings],
+                "start": self.start.isoformat(), "filter_matches": self.filter_matches,
+                "timeline": [entry.to_dict() for entry in self.timeline]}
+
+
+def preview_checked(session: Session, scenario_id: str, start: datetime, attributes: dict[str, Any] | None = None,
+                    *, display_name: str | None = None, channels: Collection[str] | None = None) -> PreviewReport:
+    """:func:`preview` with the scenario's version and zone, whether the attributes pass the filter
+    (segments resolved; tags are not known in a preview: tag conditions count as absent), and what
+    upload's checks say about the stored version today (``errors``, ``warnings``)."""
     scenario = get_scenario(session, scenario_id)
     scn = definition_for(session, scenario.id, scenario.version)
     checked = check_stored(session, scenario_id, channels=channels)
     now = utcnow()
     passes = evaluate(scn.filter, FriendFacts(attributes=attributes or {}), now=now,
                       segment=segment_test(segment_filters(session), now))
-    return {"scenario_id": scenario.id, "version": scenario.version, "timezone": scn.timezone,
-            "errors": [e.to_dict() for e in checked.errors], "warnings": [w.to_dict() for w in checked.warnings],
-            "start": start.isoformat(), "filter_matches": passes,
-            "timeline": [entry.to_dict() for entry in preview(session, scenario_id, start, attributes)]}
+    return PreviewReport(scenario.id, scenario.version, scn.timezone, start, checked.errors, checked.warnings,
+                         passes, timeline(scn, start, attributes=attributes or {}, display_name=display_name))
+
+
+def preview_report(session: Session, scenario_id: str, start: datetime,
+                   attributes: dict[str, Any] | None = None, *, channels: Collection[str] | None = None
+                   ) -> dict[str, Any]:
+    """:func:`preview_checked` as JSON (the API's answer)."""
+    return preview_checked(session, scenario_id, start, attributes, channels=channels).to_dict()

@@ -24,7 +24,6 @@ from app.limits import DocumentTooLarge
 from app.models.base import utcnow
 from app.models.scenarios import Scenario
 from app.scenarios.errors import ScenarioInvalid
-from app.scenarios.filters import matches
 from app.scenarios.render import render_messages
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.store import definition_for
@@ -233,14 +232,14 @@ def scenario(scenario_id: str) -> str:
         start_text = request.args.get("start", "")
         attributes_text = request.args.get("attributes", "")
         display_name_text = request.args.get("display_name", "").strip()
-        timeline, start, filter_ok, preview_error = None, None, True, None
+        report, preview_error = None, None
         if start_text:
             try:
                 start = parse_start(start_text, definition.timezone)
-                attributes = parse_attributes(attributes_text)
-                timeline = scenario_service.preview(session, scenario_id, start, attributes,
-                                                    display_name=display_name_text or None)
-                filter_ok = matches(definition.filter, attributes, set())  # tags are unknown in a preview
+                report = scenario_service.preview_checked(session, scenario_id, start,
+                                                          parse_attributes(attributes_text),
+                                                          display_name=display_name_text or None,
+                                                          channels=configured_channels())
             except ValueError as exc:
                 preview_error = _("start: %(error)s", error=exc)
             except SteplineError as exc:
@@ -251,7 +250,7 @@ def scenario(scenario_id: str) -> str:
         funnel_chart=charts.funnel(
             [charts.FunnelRow(st.step_id, st.sent, st.clickers, st.replies, st.blocked_after) for st in numbers.steps],
             title=_("scenario funnel"), legend=(_("sent"), _("clicked"), _("replied"), _("blocked after"))),
-        timeline=timeline, start=start, filter_ok=filter_ok, preview_error=preview_error,
+        report=report, preview_error=preview_error,
         start_text=start_text, attributes_text=attributes_text, display_name_text=display_name_text,
         step_messages=steps_as_written(definition),
     )
