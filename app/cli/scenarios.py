@@ -122,7 +122,8 @@ def interactive() -> bool:
 def _impact_line(impact: dict[str, Any]) -> str:
     left = "unlimited" if impact["quota_left"] is None else impact["quota_left"]
     return (f"would enroll {impact['would_enroll']} friend(s), {impact['messages_due_now']} message(s) due now, "
-            f"quota left {left}")
+            f"quota left {left}" + (" (estimated: too many distinct start dates to count each)"
+                                    if impact.get("estimated") else ""))
 
 
 def confirm_or_stop(question: str, *, yes: bool, force: bool, over_quota: bool) -> bool:
