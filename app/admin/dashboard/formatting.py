@@ -34,10 +34,11 @@ def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str
     """A stored UTC instant in the operator's zone (the quota zone, Asia/Tokyo by default), labelled;
     also an ISO 8601 text (the services' JSON-shaped answers, shared with the API, carry those)."""
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     return zoned(value, current_settings().quota_timezone, fmt)
 
 
