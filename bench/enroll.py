@@ -4,8 +4,9 @@
 
 Creates (drops first) the database, migrates it, inserts N friends server-side, publishes a
 scenario per start mode (``followed_at``: a start date per friend; ``trigger_time``: one shared
-due time) and times the dry run's measure (``audience_impact``, which must predict the count)
-and ``enroll_audience``. Prints enrollments/s against the 20,000/s target and the
+due time) and times the dry run's measure (``audience_impact``, counted in SQL, which must predict
+the count and agree with ``scanned_impact``, the friend-by-friend walk it replaced) and
+``enroll_audience``. Prints enrollments/s against the 20,000/s target and the
 peak RSS before and after, which must not grow with N (batches are streamed).
 """
 
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.config import normalize_database_url  # noqa: E402
-from app.delivery.audience import audience_impact, enroll_audience  # noqa: E402
+from app.delivery.audience import audience_impact, enroll_audience, scanned_impact  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.migrate import upgrade_to_head  # noqa: E402
 from app.models.scenarios import Scenario  # noqa: E402
@@ -89,10 +90,16 @@ def run_one(scenario_id: str, start_from: str, count: int, batch_size: int) -> f
         assert scenario is not None
         scn = definition_for(session, scenario_id, scenario.version)
         started = time.perf_counter()
-        measured = audience_impact(session, scenario, scn, NOW, batch_size=batch_size)
+        measured = audience_impact(session, scenario, scn, NOW)
         impact_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        walked = scanned_impact(session, scenario, scn, NOW, batch_size=batch_size)
+        walk_seconds = time.perf_counter() - started
     print(f"[from: {start_from}] dry run: would_enroll {measured.would_enroll:,}, messages_due_now "
-          f"{measured.messages_due_now:,} in {impact_seconds:.2f} s ({count / impact_seconds:,.0f} friends/s)")
+          f"{measured.messages_due_now:,} in {impact_seconds:.3f} s counted in SQL "
+          f"(friend by friend: {walk_seconds:.2f} s, {count / walk_seconds:,.0f} friends/s)")
+    if (walked.would_enroll, walked.messages_due_now) != (measured.would_enroll, measured.messages_due_now):
+        raise SystemExit(f"counted dry run {measured} disagrees with the walk {walked}")
     rss_before = peak_rss_mib()
     started = time.perf_counter()
     with db.session() as session:

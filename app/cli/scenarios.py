@@ -123,7 +123,8 @@ def interactive() -> bool:
 def _impact_line(impact: dict[str, Any]) -> str:
     left = "unlimited" if impact["quota_left"] is None else impact["quota_left"]
     return (f"would enroll {impact['would_enroll']} friend(s), {impact['messages_due_now']} message(s) due now, "
-            f"quota left {left}")
+            f"quota left {left}" + (" (estimated: too many distinct start dates to count each)"
+                                    if impact.get("estimated") else ""))
 
 
 def confirm_or_stop(question: str, *, yes: bool, force: bool, over_quota: bool) -> bool:
@@ -257,7 +258,7 @@ def preview(scenario_id: str, start_text: str, attrs: tuple[str, ...], as_json: 
         click.echo(f"warning: {problem.path}: {problem.message}", err=True)
     click.echo(f"{scenario_id} v{report.version} from {report.start.isoformat()} ({report.timezone})"
                + ("" if report.filter_matches else "  [these attributes do not pass the filter]"))
-    for entry in report.entries:
+    for entry in report.timeline:
         click.echo(f"  {entry.step_id:<20} {entry.due_utc:%Y-%m-%d %H:%M:%S}Z  "
                    f"{entry.due_local:%Y-%m-%d %H:%M %a} local  {entry.messages_count} message(s)"
                    + (f"  [skipped: {entry.skipped}]" if entry.skipped else ""))

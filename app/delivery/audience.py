@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from app.delivery.start_dates import in_window, resolve_start
+from app.delivery.audience_counts import AudienceImpact, by_start_attribute, by_start_column
+from app.delivery.start_dates import BIRTHDAY_ATTRIBUTE, in_window, resolve_start
 from app.errors import NotFound
 from app.friends.segments import segment_filters
 from app.friends.sql import compile_filter
@@ -181,30 +182,33 @@ def _run_for(session: Session, scenario: Scenario, scn: ScenarioDef, now: dateti
     return run
 
 
-@dataclass(frozen=True)
-class AudienceImpact:
-    """What :func:`enroll_audience` would do now: friends entering, and steps they are due at once."""
-
-    would_enroll: int
-    messages_due_now: int
-
-
-def audience_impact(session: Session, scenario: Scenario, scn: ScenarioDef, now: datetime, *,
-                    batch_size: int = 5000) -> AudienceImpact:
-    """:func:`enroll_audience`'s own fetch and plan, without writing: the dry run cannot drift from the act.
+def audience_impact(session: Session, scenario: Scenario, scn: ScenarioDef, now: datetime) -> AudienceImpact:
+    """What :func:`enroll_audience` would do now, counted in SQL over the conditions its fetch uses
+    (see ``audience_counts``): the cost does not grow with the number of friends.
 
     ``scenario`` may be a row not stored yet (an upload's dry run); only its id and channel are read.
-    Steps due at once are counted per distinct (start, first due) with ``timeline.steps_due_by``.
-    Without a filter and with ``from: trigger_time`` everyone eligible enters on one schedule, so
-    one count replaces the scan (the same conditions :meth:`_Run.fetch` and ``plan`` apply).
     """
     run = _run_for(session, scenario, scn, now)
     if run is None:
         return AudienceImpact(0, 0)
+    conditions = [*run.conditions, _not_enrolled(scenario)]
     if run.shared is not None:  # everyone eligible enters with one schedule: count them (the filter is SQL)
-        query = sa.select(sa.func.count()).where(*run.conditions, _not_enrolled(scenario))
-        entering = int(session.scalar(query) or 0)
+        entering = int(session.scalar(sa.select(sa.func.count()).where(*conditions)) or 0)
         return AudienceImpact(entering, entering * steps_due_by(scn, run.shared[0], now, run.shared[1], now))
+    if scn.start.from_ in ("followed_at", "last_message_at"):
+        return by_start_column(session, scn, conditions, _FRIENDS.c[scn.start.from_], now)
+    name = BIRTHDAY_ATTRIBUTE if scn.start.from_ == "birthday" else scn.start.from_attribute
+    assert name is not None, f"unknown start.from {scn.start.from_!r}"
+    return by_start_attribute(session, scn, conditions, name, now)
+
+
+def scanned_impact(session: Session, scenario: Scenario, scn: ScenarioDef, now: datetime, *,
+                   batch_size: int = 5000) -> AudienceImpact:
+    """:func:`audience_impact` the slow way, with :func:`enroll_audience`'s own fetch and plan
+    friend by friend: the reference the counted answer is tested and benchmarked against."""
+    run = _run_for(session, scenario, scn, now)
+    if run is None:
+        return AudienceImpact(0, 0)
     entering, due_now = 0, 0
     known: dict[tuple[datetime, datetime], int] = {}
     batch = run.fetch(session, 0, batch_size)

@@ -302,3 +302,9 @@ def compile_filter(dialect: str, node: FilterNode | None, now: datetime,
                    segments: Mapping[str, FilterNode] | None = None) -> sa.ColumnElement[bool]:
     """The condition on ``friends`` selecting exactly the friends :func:`evaluate` accepts."""
     return Compiler(dialect, now, segments).condition(node)
+
+
+def attribute_value(dialect: str, name: str) -> Any:
+    """An attribute's value as SQL: JSONB on PostgreSQL (read back as the Python value), JSON1's
+    extracted value on SQLite; NULL when missing (grouping by it: one row per distinct value)."""
+    return Compiler(dialect, datetime.min)._value(name).raw

@@ -48,6 +48,8 @@ def local_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime:
 
 
 SKIP_AFTER_END = "after_end"  # the reason recorded on a step due after the scenario's ``end``
+# why a preview's step is due later than it asks: a send window, a closed day, or the step before it
+MOVED_BY_WINDOW, MOVED_BY_HOLIDAY, MOVED_BY_ORDER = "send_window", "holiday", "previous_step"
 HolidayCheck = Callable[[date], bool]
 _ALL_DAY: tuple[SendWindowDef, ...] = (SendWindowDef.model_validate({"from": "00:00", "to": "00:00"}),)
 _SEARCH_DAYS = 40  # openings are looked for this far ahead (a week of windows plus long holiday runs)
@@ -212,6 +214,7 @@ class TimelineEntry:
     messages: list[dict[str, Any]] = field(default_factory=list)
     moved_from_utc: datetime | None = None
     skipped: str | None = None  # why the engine will not send it (``after_end``)
+    moved_by: str | None = None  # with ``moved_from_utc``: ``send_window``, ``holiday`` or ``previous_step``
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (ISO 8601 strings)."""
@@ -220,6 +223,7 @@ class TimelineEntry:
                                "messages": self.messages}
         if self.moved_from_utc is not None:  # only steps the send window moved carry their original time
             out["moved_from_utc"] = self.moved_from_utc.isoformat()
+            out["moved_by"] = self.moved_by
         if self.skipped is not None:
             out["skipped"] = self.skipped
         return out
@@ -237,6 +241,17 @@ def timeline(scn: ScenarioDef, start_at: datetime, *, attributes: dict[str, Any]
         moved = asked if asked != due else None  # a send window or a holiday moved it
         rendered = render_messages(step.messages, display_name=display_name, attributes=attributes or {})
         entries.append(TimelineEntry(step.id, due, due.astimezone(scn.tz), len(step.messages), rendered, moved,
-                                     SKIP_AFTER_END if after_end(scn, due) else None))
+                                     SKIP_AFTER_END if after_end(scn, due) else None,
+                                     _moved_by(scn, asked, previous, due) if moved else None))
         previous = due
     return entries
+
+
+def _moved_by(scn: ScenarioDef, asked: datetime, previous: datetime | None, due: datetime) -> str:
+    """Why a step is due at ``due`` rather than ``asked`` (the operator fixes each cause differently)."""
+    kept = max(asked, _utc(previous)) if previous is not None else asked
+    if kept == due:
+        return MOVED_BY_ORDER
+    if apply_send_window(kept, scn.windows, scn.tz) == due:
+        return MOVED_BY_WINDOW
+    return MOVED_BY_HOLIDAY

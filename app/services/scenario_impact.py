@@ -2,8 +2,9 @@
 
 One function, :func:`going_live`, answers for every action that makes a scenario live, and the
 actions call it themselves before acting, so a dry run and the act it previews cannot drift:
-the audience is planned by ``app.delivery.audience`` (the code ``enroll_audience`` runs) and the
-steps due at once by ``app.scenarios.timeline`` (the code the scheduler runs).
+the audience is counted in SQL over the conditions ``enroll_audience`` reads with
+(``app.delivery.audience``) and the steps due at once by ``app.scenarios.timeline`` (the code the
+scheduler runs), per threshold of start date rather than per friend.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from app.scenarios.timeline import steps_due_by
 @dataclass(frozen=True)
 class Impact:
     """Friends who would enter, pushes due at once (quota units: one per friend and step), quota left
-    this month (None: unlimited)."""
+    this month (None: unlimited); ``estimated`` when the audience was too varied to count exactly
+    (a start date in an attribute with very many distinct values, see ``audience_counts``)."""
 
     would_enroll: int
     messages_due_now: int
     quota_left: int | None
+    estimated: bool = False
 
     @property
     def over_quota(self) -> bool:
@@ -41,8 +44,11 @@ class Impact:
         return self.quota_left is not None and self.messages_due_now > self.quota_left
 
     def to_dict(self) -> dict[str, Any]:
-        return {"would_enroll": self.would_enroll, "messages_due_now": self.messages_due_now,
-                "quota_left": self.quota_left}
+        out: dict[str, Any] = {"would_enroll": self.would_enroll, "messages_due_now": self.messages_due_now,
+                               "quota_left": self.quota_left}
+        if self.estimated:  # only then: exact answers keep the shape SPEC §11 gives
+            out["estimated"] = True
+        return out
 
 
 
@@ -94,7 +100,7 @@ def going_live(session: Session, scenario: Scenario, scn: ScenarioDef, now: date
     entering = audience_impact(session, scenario, scn, now) if enrolls_audience(scenario, scn) else None
     backlog = backlog_due_now(session, scenario.id, now) if scenario.status != SCENARIO_LIVE else 0
     return Impact(entering.would_enroll if entering else 0, (entering.messages_due_now if entering else 0) + backlog,
-                  quota_left(session, scn.channel, now))
+                  quota_left(session, scn.channel, now), estimated=entering.estimated if entering else False)
 
 
 def nothing(session: Session, channel: str, now: datetime) -> Impact:

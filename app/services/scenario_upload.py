@@ -254,7 +254,7 @@ def _guard_together(results: list[ScenarioUpload], *, force: bool) -> None:
     for channel, impacts in by_channel.items():
         if len(impacts) > 1:
             total = Impact(sum(i.would_enroll for i in impacts), sum(i.messages_due_now for i in impacts),
-                           impacts[0].quota_left)
+                           impacts[0].quota_left, estimated=any(i.estimated for i in impacts))
             guard("", "upload", total, force=force, subject=f"{len(impacts)} scenarios of channel {channel!r}")
 
 

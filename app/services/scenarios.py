@@ -146,23 +146,29 @@ def resume(session: Session, scenario_id: str, now: datetime, *, force: bool = F
 
 @dataclass(frozen=True)
 class PreviewReport:
-    """A scenario's exact timeline for one start (same code as the engine; sends nothing), whether
-    the attributes pass its filter, and what upload's checks say about the stored version today."""
+    """A preview with what upload's checks say about the stored version today: the API answers it
+    as JSON, the dashboard renders the same object (so neither recomputes what the other shows)."""
 
     scenario_id: str
     version: int
     timezone: str
     start: datetime
-    filter_matches: bool
-    entries: list[TimelineEntry]
     errors: list[Issue]
     warnings: list[Issue]
+    filter_matches: bool
+    timeline: list[TimelineEntry]
+
+    @property
+    def skipped(self) -> list[TimelineEntry]:
+        """The steps the engine would not send (due after the scenario's ``end``)."""
+        return [entry for entry in self.timeline if entry.skipped]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (ISO 8601 strings)."""
         return {"scenario_id": self.scenario_id, "version": self.version, "timezone": self.timezone,
                 "errors": [e.to_dict() for e in self.errors], "warnings": [w.to_dict() for w in self.warnings],
                 "start": self.start.isoformat(), "filter_matches": self.filter_matches,
-                "timeline": [entry.to_dict() for entry in self.entries]}
+                "timeline": [entry.to_dict() for entry in self.timeline]}
 
 
 def preview_report(session: Session, scenario_id: str, start: datetime,
@@ -179,6 +185,6 @@ def preview_report(session: Session, scenario_id: str, start: datetime,
     now = utcnow()
     passes = evaluate(scn.filter, FriendFacts(attributes=attributes or {}), now=now,
                       segment=segment_test(segment_filters(session), now))
-    entries = timeline(scn, start, attributes=attributes or {}, display_name=display_name)
-    return PreviewReport(scenario.id, scenario.version, scn.timezone, start, passes, entries,
-                         list(checked.errors), list(checked.warnings))
+    return PreviewReport(scenario.id, scenario.version, scn.timezone, start, list(checked.errors),
+                         list(checked.warnings), passes,
+                         timeline(scn, start, attributes=attributes or {}, display_name=display_name))

@@ -47,11 +47,16 @@ def page(live_server: str) -> Iterator[object]:
 
 @pytest.fixture()
 def screenshot() -> object:
-    """``screenshot(page, name)`` saves docs/screenshots/<name>.png when STEPLINE_SCREENSHOTS=1."""
+    """``screenshot(page, name)`` saves docs/screenshots/<name>.png when STEPLINE_SCREENSHOTS=1
+    (``./stepline screenshots``); with ``element`` (a locator) only that part of the page."""
 
-    def _save(page: object, name: str) -> None:
+    def _save(page: object, name: str, element: object | None = None) -> None:
         if os.environ.get("STEPLINE_SCREENSHOTS") == "1":
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+            path = str(SCREENSHOTS / f"{name}.png")
+            if element is not None:
+                element.screenshot(path=path)  # type: ignore[attr-defined]
+            else:
+                page.screenshot(path=path, full_page=True)  # type: ignore[attr-defined]
 
     return _save

@@ -20,6 +20,7 @@ from tests.browser.seed import mark_scheduler_alive, seed, seed_activity
 from tests.conftest import ADMIN_PASSWORD
 from tests.integration.dashboard.conftest import VALID_SCENARIO
 from tests.integration.dashboard.test_dashboard_content import RICH_SCENARIO
+from tests.integration.dashboard.test_dashboard_preview import CAMPAIGN, TARGET
 
 pytestmark = pytest.mark.browser
 
@@ -97,6 +98,28 @@ def test_operator_uses_the_dashboard_in_japanese(app: Flask, page: Any, screensh
     box = preview.locator(".bubble-text").first.bounding_box()
     assert box is not None and box["width"] > 40 and box["height"] > 16  # a real bubble, not collapsed
     screenshot(page, "scenario-detail")
+
+    # the preview of a version upload would refuse today, with steps moved and skipped
+    _upload(("vip.yaml", TARGET), ("onboarding2.yaml", TARGET.replace("id: vip-onboarding", "id: vip-onboarding2")),
+            ("campaign.yaml", CAMPAIGN))
+    with db.transaction() as session:
+        scenario_service.delete(session, "vip-onboarding", utcnow())
+    page.goto("/admin/scenarios/campaign")
+    page.fill("input[name=start]", "2026-05-01T07:00")
+    page.fill("input[name=display_name]", "さくら")
+    page.click("#preview button:has-text('プレビュー')")
+    expect(page.locator("#preview-errors")).to_contain_text("エラー 1 件")
+    expect(page.locator("#preview-errors")).to_contain_text("did you mean 'vip-onboarding2'?")
+    expect(page.locator("#preview-warnings .path")).to_have_text("steps[1].messages[0].text")
+    expect(page.locator("#preview-hello .moved")).to_contain_text("配信時間帯により移動")
+    expect(page.locator("#preview-plan .moved")).to_contain_text("休日により移動")
+    late = page.locator("#preview-late")
+    expect(late).to_have_class(re.compile("skipped-step"))
+    expect(late.locator(".skip-reason")).to_contain_text("配信しません：シナリオ終了（2026-05-09 00:00 JST）後の予定")
+    expect(late.locator(".bubble-text")).to_have_text("終了後のお知らせ")  # the bubble stays, greyed
+    expect(page.locator("#preview-skipped")).to_contain_text("1 件のステップは配信されません")
+    page.locator("#preview").scroll_into_view_if_needed()
+    screenshot(page, "scenario-preview")
 
     page.click("nav.nav >> text=配信失敗")
     expect(page.locator(f"#delivery-{seeded.failed_delivery_id}")).to_contain_text("The property, 'to'")

@@ -30,8 +30,15 @@ def zoned(value: datetime | None, timezone: str, fmt: str = "%Y-%m-%d %H:%M") ->
     return f"{moment.strftime(fmt)} {label}"
 
 
-def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC instant in the operator's zone (the quota zone, Asia/Tokyo by default), labelled."""
+def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC instant in the operator's zone (the quota zone, Asia/Tokyo by default), labelled;
+    also an ISO 8601 text (the services' JSON-shaped answers, shared with the API, carry those)."""
+    if isinstance(value, str):
+        text = value
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            return text
     return zoned(value, current_settings().quota_timezone, fmt)
 
 

@@ -225,14 +225,13 @@ def scenario(scenario_id: str) -> str:
         start_text = request.args.get("start", "")
         attributes_text = request.args.get("attributes", "")
         display_name_text = request.args.get("display_name", "").strip()
-        timeline, start, filter_ok, preview_error = None, None, True, None
+        report, preview_error = None, None
         if start_text:
             try:
                 report = scenario_service.preview_report(session, scenario_id, parse_start(start_text),
                                                          parse_attributes(attributes_text),
                                                          display_name=display_name_text or None,
                                                          channels=configured_channels())
-                timeline, start, filter_ok = report.entries, report.start, report.filter_matches
             except ValueError as exc:
                 preview_error = _("start: %(error)s", error=exc)
             except SteplineError as exc:
@@ -243,7 +242,7 @@ def scenario(scenario_id: str) -> str:
         funnel_chart=charts.funnel(
             [charts.FunnelRow(st.step_id, st.sent, st.clickers, st.replies, st.blocked_after) for st in numbers.steps],
             title=_("scenario funnel"), legend=(_("sent"), _("clicked"), _("replied"), _("blocked after"))),
-        timeline=timeline, start=start, filter_ok=filter_ok, preview_error=preview_error,
+        report=report, preview_error=preview_error,
         start_text=start_text, attributes_text=attributes_text, display_name_text=display_name_text,
         step_messages=steps_as_written(definition),
     )

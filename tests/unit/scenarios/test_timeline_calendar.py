@@ -155,3 +155,18 @@ def test_birthday_accepts_month_day_and_rejects_nonsense() -> None:
     assert next_birthday("12-24", scn, now) == jst(2026, 12, 24, 0, 0)
     assert next_birthday(date(2000, 2, 29), scn, now) == jst(2026, 2, 28, 0, 0)
     assert next_birthday("13-40", scn, now) is None and next_birthday(None, scn, now) is None
+
+
+def test_preview_says_a_holiday_moved_the_step_not_the_window() -> None:
+    window = {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "18:00"}
+    scn = scenario({"after": "0s"}, send_window=window, skip_holidays=True)
+    (holiday,) = timeline(scn, jst(2026, 5, 4, 10, 0))  # Golden Week
+    (evening,) = timeline(scn, jst(2026, 5, 8, 20, 0))  # a Friday evening: the window moves it
+    assert (holiday.moved_by, holiday.to_dict()["moved_by"]) == ("holiday", "holiday")
+    assert evening.moved_by == "send_window"
+
+
+def test_preview_says_a_step_waited_for_the_step_before_it() -> None:
+    scn = scenario({"after": "0s"}, {"after": "30m"}, send_window={"from": "09:00", "to": "21:00"})
+    first, second = timeline(scn, jst(2026, 3, 6, 23, 0))
+    assert (first.moved_by, second.moved_by) == ("send_window", "previous_step")
