@@ -146,7 +146,10 @@ def _enroll_shared(session: Session, run: _Run, step_id: str, *, batch_size: int
                "next_run_at", "created_at"]
     after, total = 0, 0
     while True:
-        waiting = [*run.conditions, _not_enrolled(scenario), f.id > after]
+        # the enrollments probed from ``after`` on: unbounded, the anti-join re-read the scenario's
+        # enrollments from the first on every batch
+        not_in = ~sa.exists().where(e.friend_id == f.id, e.scenario_id == scenario.id, e.friend_id > after)
+        waiting = [*run.conditions, not_in, f.id > after]
         statement = insert.from_select(columns, sa.select(*values).where(*waiting).order_by(f.id).limit(batch_size))
         entered = list(session.scalars(statement.on_conflict_do_nothing(
             index_elements=["friend_id", "scenario_id"], index_where=sa.text("status = 'active'"))
@@ -159,8 +162,8 @@ def _enroll_shared(session: Session, run: _Run, step_id: str, *, batch_size: int
             progress(len(entered))
         # a short batch is the last one, unless friends were skipped as enrolled by a concurrent
         # transaction (its rows are committed now, so the next statement leaves them out)
-        waiting[-1] = f.id > after
-        if len(entered) < batch_size and session.scalar(sa.select(f.id).where(*waiting).limit(1)) is None:
+        if len(entered) < batch_size and session.scalar(sa.select(f.id).where(
+                *run.conditions, _not_enrolled(scenario), f.id > after).limit(1)) is None:
             break
     log.info("scenario %s: %d existing friends enrolled", scenario.id, total)
     return total
