@@ -223,8 +223,9 @@ class Compiler:
         extractions and a CASE."""
         symbol = {"eq": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
         # [.] rather than \. : a jsonpath string literal would eat the backslash ("." then matches anything)
-        path = (f'strict $."{name}" ? (@ {symbol} $x || (@ like_regex "^-?[0-9]+([.][0-9]+)?$" && '
-                f'@.double() {symbol} $x))')
+        # the type test first: like_regex costs most of the test, and only a text can be numeric
+        path = (f'strict $."{name}" ? (@ {symbol} $x || (@.type() == "string" && '
+                f'@ like_regex "^-?[0-9]+([.][0-9]+)?$" && @.double() {symbol} $x))')
         return sa.func.jsonb_path_exists(self.friends.c.attributes, sa.cast(sa.literal(path), _JSONPATH),
                                          sa.cast(sa.literal(json.dumps({"x": expected})), postgresql.JSONB),
                                          sa.true(), type_=sa.Boolean)
