@@ -251,7 +251,8 @@ class Compiler:
         contains = self._contains(node.attribute)
         if contains is not None and op in ("eq", "ne", "in") and (value or op != "in") and \
                 all(map(_contained, value if op == "in" else [value])):
-            # bare containment (attributes is NOT NULL, so it is never unknown): a GIN index serves it
+            # bare containment (attributes is NOT NULL, so never unknown): no COALESCE around it, so
+            # the planner sees the operator itself (and a GIN index on attributes could serve it)
             found = sa.or_(*(contains(item) for item in value)) if op == "in" else contains(value)
             return sa.not_(found) if op == "ne" else found
         if self.postgres and _is_number(value) and op in ("eq", "ne", "gt", "gte", "lt", "lte"):
