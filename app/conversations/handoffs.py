@@ -27,6 +27,14 @@ def handoff_state(session: Session, friend_id: int) -> dict[str, Any] | None:
     return None if handoff is None else state_dict(handoff)
 
 
+def handoff_states(session: Session, friend_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """:func:`handoff_state` of many friends in one query: those with an open handoff, by friend id."""
+    if not friend_ids:
+        return {}
+    return {h.friend_id: state_dict(h) for h in session.scalars(sa.select(Handoff).where(
+        Handoff.friend_id.in_(friend_ids), Handoff.closed_at.is_(None)))}
+
+
 def state_dict(handoff: Handoff) -> dict[str, Any]:
     return {"open": handoff.closed_at is None, "opened_at": handoff.opened_at.isoformat(), "note": handoff.note,
             "pause_steps": handoff.pause_steps, "source": handoff.source}

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.delivery.audience_counts import AudienceImpact, by_start_attribute, by_start_column
@@ -128,6 +128,46 @@ def _write(session: Session, scenario: Scenario, step_id: str, rows: list[tuple[
                "cycle": 1, "status": ENROLLMENT_ACTIVE, "start_at": start, "next_step_id": step_id,
                "next_run_at": due, "created_at": now} for friend_id, start, due in rows]
     return connection.execute(statement, values).rowcount
+
+
+def _enroll_shared(session: Session, run: _Run, step_id: str, *, batch_size: int, progress: Progress | None,
+                   commit: bool) -> int:
+    """``from: trigger_time``: everyone enters with one start and one first due, so the database
+    selects and inserts them itself (INSERT .. SELECT, the next ``batch_size`` in id order per
+    statement): no row travels to Python and back. Skips the same friends as the batch path (any
+    enrollment in the scenario; one made active meanwhile, by the partial unique index)."""
+    assert run.shared is not None
+    scenario, e, f = run.scenario, _ENROLLMENTS.c, _FRIENDS.c
+    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(_ENROLLMENTS)
+    values = [f.id, sa.literal(scenario.id, e.scenario_id.type), sa.literal(scenario.version, e.scenario_version.type),
+              sa.literal(1, e.cycle.type), sa.literal(ENROLLMENT_ACTIVE, e.status.type),
+              sa.literal(run.now, e.start_at.type), sa.literal(step_id, e.next_step_id.type),
+              sa.literal(run.shared[1], e.next_run_at.type), sa.literal(run.now, e.created_at.type)]
+    columns = ["friend_id", "scenario_id", "scenario_version", "cycle", "status", "start_at", "next_step_id",
+               "next_run_at", "created_at"]
+    after, total = 0, 0
+    while True:
+        # the enrollments probed from ``after`` on: unbounded, the anti-join re-read the scenario's
+        # enrollments from the first on every batch
+        not_in = ~sa.exists().where(e.friend_id == f.id, e.scenario_id == scenario.id, e.friend_id > after)
+        waiting = [*run.conditions, not_in, f.id > after]
+        statement = insert.from_select(columns, sa.select(*values).where(*waiting).order_by(f.id).limit(batch_size))
+        entered = list(session.scalars(statement.on_conflict_do_nothing(
+            index_elements=["friend_id", "scenario_id"], index_where=sa.text("status = 'active'"))
+            .returning(e.friend_id)))
+        total += len(entered)
+        after = max(entered, default=after)
+        if commit:
+            session.commit()
+        if progress is not None and entered:
+            progress(len(entered))
+        # a short batch is the last one, unless friends were skipped as enrolled by a concurrent
+        # transaction (its rows are committed now, so the next statement leaves them out)
+        if len(entered) < batch_size and session.scalar(sa.select(f.id).where(
+                *run.conditions, _not_enrolled(scenario), f.id > after).limit(1)) is None:
+            break
+    log.info("scenario %s: %d existing friends enrolled", scenario.id, total)
+    return total
 
 
 @dataclass
@@ -247,6 +287,8 @@ def enroll_audience(session: Session, scenario_id: str, now: datetime, *, batch_
     if run is None:
         return 0
     step_id, total = scn.steps[0].id, 0
+    if run.shared is not None and write and observe is None:
+        return _enroll_shared(session, run, step_id, batch_size=batch_size, progress=progress, commit=commit)
     batch = run.fetch(session, 0, batch_size)
     rows = run.plan(batch) if batch else []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audience-writer") as writer:

@@ -2,6 +2,9 @@
 
 SQLAlchemy's insertmanyvalues renders a fresh multi-row statement per batch, which psycopg then
 splits and converts (most of an import's time); arrays keep the statement text fixed.
+:func:`merge_batch` does a whole batch in one statement: the merge with the stored friends
+happens in the database, so no stored attributes or tags travel to Python (SQLite: the same
+rules in Python, ``friend_import._Importer.write``).
 """
 
 from __future__ import annotations
@@ -18,36 +21,6 @@ from app.models.base import UTCDateTime
 
 _TEXTS = postgresql.ARRAY(sa.Text)
 
-_INSERT = sa.text("""
-INSERT INTO friends (channel, user_id, display_name, status, opted_out, attributes, followed_at, created_at,
-                     updated_at)
-SELECT u.channel, u.user_id, u.display_name, 'active', u.opted_out, u.attributes::jsonb, u.followed::timestamptz,
-       :now, :now
-FROM unnest(:channels, :user_ids, :names, CAST(:opted AS boolean[]), :attributes, :followed)
-     AS u(channel, user_id, display_name, opted_out, attributes, followed)
-RETURNING user_id, id""").bindparams(
-    sa.bindparam("now", type_=UTCDateTime()), sa.bindparam("channels", type_=_TEXTS),
-    sa.bindparam("user_ids", type_=_TEXTS), sa.bindparam("names", type_=_TEXTS),
-    sa.bindparam("opted", type_=_TEXTS), sa.bindparam("attributes", type_=_TEXTS),
-    sa.bindparam("followed", type_=_TEXTS))
-
-_UPDATE = sa.text("""
-UPDATE friends AS f SET attributes = u.attributes::jsonb, opted_out = u.opted_out,
-       followed_at = u.followed::timestamptz, display_name = u.display_name, updated_at = :now
-FROM unnest(CAST(:ids AS integer[]), :attributes, CAST(:opted AS boolean[]), :followed, :names)
-     AS u(id, attributes, opted_out, followed, display_name)
-WHERE f.id = u.id""").bindparams(
-    sa.bindparam("now", type_=UTCDateTime()), sa.bindparam("ids", type_=_TEXTS),
-    sa.bindparam("attributes", type_=_TEXTS), sa.bindparam("opted", type_=_TEXTS),
-    sa.bindparam("followed", type_=_TEXTS), sa.bindparam("names", type_=_TEXTS))
-
-_TAGS = sa.text("""
-INSERT INTO friend_tags (friend_id, tag, created_at)
-SELECT u.friend_id, u.tag, :now FROM unnest(CAST(:ids AS integer[]), :tags) AS u(friend_id, tag)
-ON CONFLICT DO NOTHING""").bindparams(
-    sa.bindparam("now", type_=UTCDateTime()), sa.bindparam("ids", type_=_TEXTS), sa.bindparam("tags", type_=_TEXTS))
-
-
 def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -56,25 +29,64 @@ def _flag(value: Any) -> str:
     return "true" if value else "false"
 
 
-def insert_friends(session: Session, rows: list[dict[str, Any]], now: datetime) -> list[tuple[str, int]]:
-    """Insert new friends; their (user id, id)."""
-    result = session.execute(_INSERT, {
-        "now": now, "channels": [r["channel"] for r in rows], "user_ids": [r["user_id"] for r in rows],
-        "names": [r["display_name"] for r in rows], "opted": [_flag(r["opted_out"]) for r in rows],
-        "attributes": [json.dumps(r["attributes"], ensure_ascii=False) for r in rows],
-        "followed": [_when(r["followed_at"]) for r in rows]})
-    return [(user_id, friend_id) for user_id, friend_id in result]
+# the rules of ``friend_import._Importer.write`` in SQL: attributes merged (the file's win), other
+# columns kept when the file leaves them empty, tags added; a friend counts as updated when a
+# column changed or a tag was added
+_MERGE = sa.text("""
+WITH u AS (
+    SELECT * FROM unnest(:user_ids, :names, CAST(:opted AS boolean[]), :attributes, :followed)
+        AS u(user_id, display_name, opted_out, attributes, followed)),
+old AS (
+    SELECT f.id, f.user_id, f.attributes, f.opted_out, f.followed_at, f.display_name
+    FROM friends AS f JOIN u ON f.channel = :channel AND f.user_id = u.user_id),
+upd AS (
+    UPDATE friends AS f SET attributes = old.attributes || u.attributes::jsonb,
+           opted_out = coalesce(u.opted_out, old.opted_out),
+           followed_at = coalesce(u.followed::timestamptz, old.followed_at),
+           display_name = coalesce(u.display_name, old.display_name), updated_at = :now
+    FROM old JOIN u ON u.user_id = old.user_id
+    WHERE f.id = old.id
+      AND (old.attributes || u.attributes::jsonb, coalesce(u.opted_out, old.opted_out),
+           coalesce(u.followed::timestamptz, old.followed_at), coalesce(u.display_name, old.display_name))
+          IS DISTINCT FROM (old.attributes, old.opted_out, old.followed_at, old.display_name)
+    RETURNING f.id),
+ins AS (
+    INSERT INTO friends (channel, user_id, display_name, status, opted_out, attributes, followed_at, created_at,
+                         updated_at)
+    SELECT :channel, u.user_id, u.display_name, 'active', coalesce(u.opted_out, false), u.attributes::jsonb,
+           u.followed::timestamptz, :now, :now
+    FROM u WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.user_id = u.user_id)
+    RETURNING id, user_id),
+tagged AS (
+    INSERT INTO friend_tags (friend_id, tag, created_at)
+    SELECT ids.id, t.tag, :now
+    FROM unnest(:tag_users, :tags) AS t(user_id, tag)
+    JOIN (SELECT id, user_id FROM old UNION ALL SELECT id, user_id FROM ins) AS ids ON ids.user_id = t.user_id
+    ON CONFLICT DO NOTHING
+    RETURNING friend_id)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM old),
+       -- a join, not IN: PostgreSQL does not hash an IN over a CTE (a scan of it per friend)
+       (SELECT count(*) FROM (SELECT id FROM upd UNION SELECT friend_id FROM tagged) AS changed
+                             JOIN old ON old.id = changed.id)""").bindparams(
+    sa.bindparam("now", type_=UTCDateTime()), sa.bindparam("channel", type_=sa.Text),
+    sa.bindparam("user_ids", type_=_TEXTS), sa.bindparam("names", type_=_TEXTS),
+    sa.bindparam("opted", type_=_TEXTS), sa.bindparam("attributes", type_=_TEXTS),
+    sa.bindparam("followed", type_=_TEXTS), sa.bindparam("tag_users", type_=_TEXTS),
+    sa.bindparam("tags", type_=_TEXTS))
 
 
-def update_friends(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
-    """Write the merged columns of existing friends (keyed by ``f_id``)."""
-    session.execute(_UPDATE, {
-        "now": now, "ids": [str(r["f_id"]) for r in rows],
-        "attributes": [json.dumps(r["attributes"], ensure_ascii=False) for r in rows],
-        "opted": [_flag(r["opted_out"]) for r in rows], "followed": [_when(r["followed_at"]) for r in rows],
-        "names": [r["display_name"] for r in rows]})
-
-
-def insert_tags(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
-    """Add tags, skipping those a friend already has."""
-    session.execute(_TAGS, {"now": now, "ids": [str(r["friend_id"]) for r in rows], "tags": [r["tag"] for r in rows]})
+def merge_batch(session: Session, channel: str, rows: dict[str, Any], now: datetime) -> tuple[int, int, int]:
+    """Upsert one batch of parsed rows (user id -> row with ``attributes``, ``tags``, ``opted_out``,
+    ``followed_at``, ``display_name``; None: keep); (created, existing, updated)."""
+    tag_users, tags = [], []
+    for user_id, row in rows.items():
+        for tag in dict.fromkeys(row.tags):
+            tag_users.append(user_id)
+            tags.append(tag)
+    created, existing, updated = session.execute(_MERGE, {
+        "now": now, "channel": channel, "user_ids": list(rows),
+        "names": [row.display_name for row in rows.values()],
+        "opted": [None if row.opted_out is None else _flag(row.opted_out) for row in rows.values()],
+        "attributes": [json.dumps(row.attributes, ensure_ascii=False) for row in rows.values()],
+        "followed": [_when(row.followed_at) for row in rows.values()], "tag_users": tag_users, "tags": tags}).one()
+    return int(created), int(existing), int(updated)

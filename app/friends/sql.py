@@ -119,11 +119,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _contained(expected: Any) -> bool:
+    """True when ``eq expected`` is exactly ``attributes @> {name: expected}`` (a boolean, or a text
+    that is not numeric: no number can equal it)."""
+    return isinstance(expected, bool) or (isinstance(expected, str) and not NUMERIC_TEXT.fullmatch(expected))
+
+
 def _equal(v: _Json, expected: Any, contains: Any = None) -> Any:
     """``eq``; ``contains(value)`` (PostgreSQL, a top-level attribute) tests ``attributes @> {name: value}``,
     one cheap operator instead of extracting and typing the value."""
     if contains is not None:
-        if isinstance(expected, bool) or (isinstance(expected, str) and not NUMERIC_TEXT.fullmatch(expected)):
+        if _contained(expected):
             return contains(expected)
         if _is_number(expected):
             return sa.or_(contains(expected), sa.and_(v.is_text(), v.numeric_text(),
@@ -159,11 +165,12 @@ class Compiler:
     """Compiles trees for one dialect, one ``now`` and one set of segment definitions."""
 
     def __init__(self, dialect: str, now: datetime, segments: Mapping[str, FilterNode] | None = None,
-                 friends: Any = None) -> None:
+                 friends: Any = None, *, scan: bool = False) -> None:
         self.postgres = dialect == "postgresql"
         self.now = now
         self.segments = segments or {}
         self.friends = friends if friends is not None else FRIENDS
+        self.scan = scan and self.postgres
 
     def condition(self, node: FilterNode | None, depth: int = 0) -> sa.ColumnElement[bool]:
         """The SQL twin of :func:`app.friends.evaluate.evaluate` (no tree: true)."""
@@ -176,9 +183,13 @@ class Compiler:
         if isinstance(node, NotFilter):
             return sa.not_(self.condition(node.not_, depth))
         if isinstance(node, TagFilter):
-            # a correlated EXISTS: PostgreSQL hashes it when the tag's rows fit work_mem and probes the
-            # (friend_id, tag) key otherwise; an uncorrelated IN ran in parallel but, once the set
-            # outgrew work_mem, fell back to scanning the whole set for every friend (minutes)
+            if self.scan:
+                # a scan of every friend (counts, bulk actions): an uncorrelated IN is hashed once and
+                # keeps the scan parallel; :func:`prepare_scan` sizes work_mem so the planner always
+                # hashes it (else it rescans the whole set for every friend: minutes)
+                return self.friends.c.id.in_(sa.select(TAGS.c.friend_id).where(TAGS.c.tag == node.tag))
+            # a correlated EXISTS for a few friends (a page, step conditions): probes the (friend_id,
+            # tag) key, or is hashed when the tag's rows fit work_mem
             return sa.exists().where(TAGS.c.friend_id == self.friends.c.id, TAGS.c.tag == node.tag)
         if isinstance(node, SegmentFilter):
             definition = self.segments.get(node.segment)
@@ -212,8 +223,9 @@ class Compiler:
         extractions and a CASE."""
         symbol = {"eq": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
         # [.] rather than \. : a jsonpath string literal would eat the backslash ("." then matches anything)
-        path = (f'strict $."{name}" ? (@ {symbol} $x || (@ like_regex "^-?[0-9]+([.][0-9]+)?$" && '
-                f'@.double() {symbol} $x))')
+        # the type test first: like_regex costs most of the test, and only a text can be numeric
+        path = (f'strict $."{name}" ? (@ {symbol} $x || (@.type() == "string" && '
+                f'@ like_regex "^-?[0-9]+([.][0-9]+)?$" && @.double() {symbol} $x))')
         return sa.func.jsonb_path_exists(self.friends.c.attributes, sa.cast(sa.literal(path), _JSONPATH),
                                          sa.cast(sa.literal(json.dumps({"x": expected})), postgresql.JSONB),
                                          sa.true(), type_=sa.Boolean)
@@ -237,6 +249,12 @@ class Compiler:
         if op == "exists":
             return _sure(v.present()) if value else sa.not_(_sure(v.present()))
         contains = self._contains(node.attribute)
+        if contains is not None and op in ("eq", "ne", "in") and (value or op != "in") and \
+                all(map(_contained, value if op == "in" else [value])):
+            # bare containment (attributes is NOT NULL, so never unknown): no COALESCE around it, so
+            # the planner sees the operator itself (and a GIN index on attributes could serve it)
+            found = sa.or_(*(contains(item) for item in value)) if op == "in" else contains(value)
+            return sa.not_(found) if op == "ne" else found
         if self.postgres and _is_number(value) and op in ("eq", "ne", "gt", "gte", "lt", "lte"):
             found = _sure(self._number_path(node.attribute, "eq" if op == "ne" else op, float(value)))
             return sa.not_(found) if op == "ne" else found
@@ -291,17 +309,36 @@ class Compiler:
         return _sure(_order(op, ordered, value))
 
 
-def without_jit(session: Any) -> None:
-    """Searches scan many rows with small expressions: PostgreSQL's JIT (triggered by the high cost
-    estimate) spent more compiling them than running them (~1 s of a 1.5 s count). Transaction-local."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SET LOCAL jit = off"))
+# the planner's size of a hashed subplan row (PostgreSQL's subplan_is_hashable: width + tuple header)
+_HASHED_ROW_BYTES = 32
+_HASH_MEM_MULTIPLIER = 2  # hash_mem_multiplier's default since PostgreSQL 15 (we never lower it)
+
+
+def prepare_scan(session: Any) -> None:
+    """Settings for a statement that scans every friend with a filter compiled with ``scan=True``
+    (transaction-local, PostgreSQL only):
+
+    - JIT off: PostgreSQL's JIT (triggered by the high cost estimate) spent more compiling the
+      small expressions than running them (~1 s of a 1.5 s count);
+    - work_mem large enough that a tag's friends (never more than the friends) always fit the
+      planner's budget for a hashed subplan, so a tag condition is hashed once, never rescanned
+      per friend. Only that hash table (ints) grows with it.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(sa.text("SET LOCAL jit = off"))
+    friends = session.scalar(sa.text("SELECT reltuples FROM pg_class WHERE oid = 'friends'::regclass")) or 0
+    budget_kb = int(max(friends, 0) * 2 * _HASHED_ROW_BYTES / _HASH_MEM_MULTIPLIER / 1024) + 1  # 2x: stale stats
+    session.execute(sa.text(f"SET LOCAL work_mem = '{max(budget_kb, 4096)}kB'"))
 
 
 def compile_filter(dialect: str, node: FilterNode | None, now: datetime,
-                   segments: Mapping[str, FilterNode] | None = None) -> sa.ColumnElement[bool]:
-    """The condition on ``friends`` selecting exactly the friends :func:`evaluate` accepts."""
-    return Compiler(dialect, now, segments).condition(node)
+                   segments: Mapping[str, FilterNode] | None = None, *, scan: bool = False) -> sa.ColumnElement[bool]:
+    """The condition on ``friends`` selecting exactly the friends :func:`evaluate` accepts.
+
+    ``scan``: the statement scans every friend (run :func:`prepare_scan` in its transaction first);
+    otherwise the condition is for a page or a few friends found by key."""
+    return Compiler(dialect, now, segments, scan=scan).condition(node)
 
 
 def attribute_value(dialect: str, name: str) -> Any:

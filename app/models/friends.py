@@ -47,7 +47,9 @@ class FriendTag(Base):
     """A tag on a friend (set by rules or admins); one row per (friend, tag)."""
 
     __tablename__ = "friend_tags"
+    # "the friends with tag T" as an index-only scan (a tag condition hashed for a count or bulk action)
+    __table_args__ = (sa.Index("ix_friend_tags_tag_friend_id", "tag", "friend_id"),)
 
     friend_id: Mapped[int] = mapped_column(sa.ForeignKey("friends.id", ondelete="CASCADE"), primary_key=True)
-    tag: Mapped[str] = mapped_column(sa.String(100), primary_key=True, index=True)
+    tag: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

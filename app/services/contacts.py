@@ -25,7 +25,7 @@ from app.friends.errors import Invalid
 from app.friends.fields import coerce_all
 from app.friends.records import friend_json
 from app.friends.segments import parse_filter, segment_filters, unknown_segments
-from app.friends.sql import FRIENDS, TAGS, compile_filter, without_jit
+from app.friends.sql import FRIENDS, TAGS, compile_filter, prepare_scan
 from app.models.delivery import (
     DELIVERY_CANCELLED,
     DELIVERY_HELD,
@@ -39,7 +39,7 @@ from app.models.friends import Friend, FriendTag
 from app.models.scenarios import SCENARIO_LIVE, Scenario
 from app.quota import tracker
 from app.scenarios.filters import FilterNode
-from app.services.conversations import friend_conversation_state
+from app.services.conversations import friend_conversation_state, friends_conversation_state
 from app.services.fields import field_specs, hidden_attributes
 from app.services.segments import get_segment
 
@@ -216,17 +216,19 @@ class Criteria:
     segment: str | None = None
     user_ids: list[str] | None = None
 
-    def condition(self, session: Session, now: datetime) -> sa.ColumnElement[bool]:
+    def condition(self, session: Session, now: datetime, *, scan: bool = False) -> sa.ColumnElement[bool]:
+        """The SQL condition on friends; ``scan``: for a statement over every friend (a count, a bulk
+        action), run after :func:`app.friends.sql.prepare_scan` (see ``compile_filter``)."""
         definitions = segment_filters(session)
         dialect = session.get_bind().dialect.name
         parts: list[sa.ColumnElement[bool]] = []
         if self.values:
             parts.append(_query_condition(session, self.values))
         if self.filter is not None:
-            parts.append(compile_filter(dialect, self.filter, now, definitions))
+            parts.append(compile_filter(dialect, self.filter, now, definitions, scan=scan))
         if self.segment is not None:
             get_segment(session, self.segment)
-            parts.append(compile_filter(dialect, definitions[self.segment], now, definitions))
+            parts.append(compile_filter(dialect, definitions[self.segment], now, definitions, scan=scan))
         if self.user_ids is not None:
             parts.append(in_texts(session, FRIENDS.c.user_id, self.user_ids) if self.user_ids else sa.false())
         return sa.and_(sa.true(), *parts)
@@ -250,16 +252,16 @@ def page_numbers(page: Any, per_page: Any) -> tuple[int, int]:
 
 
 def count(session: Session, condition: sa.ColumnElement[bool]) -> int:
-    """How many friends meet ``condition`` (exact)."""
-    without_jit(session)
+    """How many friends meet ``condition`` (exact; compiled with ``scan=True``)."""
+    prepare_scan(session)
     return int(session.scalar(sa.select(sa.func.count()).select_from(FRIENDS).where(condition)) or 0)
 
 
 def search_rows(session: Session, criteria: Criteria, page: int, per_page: int, now: datetime
                 ) -> tuple[int, list[tuple[Friend, list[str]]]]:
     """The exact total and one page of (friend, tags) in id order."""
-    condition = criteria.condition(session, now)
-    total = count(session, condition)
+    total = count(session, criteria.condition(session, now, scan=True))
+    condition = criteria.condition(session, now)  # the page: the first matches in id order, found by key
     friends = list(session.scalars(sa.select(Friend).where(condition).order_by(Friend.id)
                                    .offset((page - 1) * per_page).limit(per_page)))
     tags = tags_by_friend(session, [f.id for f in friends])
@@ -270,8 +272,9 @@ def search(session: Session, criteria: Criteria, page: int, per_page: int, now: 
     """``{"total", "page", "per_page", "friends"}`` in id order; ``total`` exact."""
     total, rows = search_rows(session, criteria, page, per_page, now)
     hidden = hidden_attributes(session)
+    states = friends_conversation_state(session, [f.id for f, _ in rows])
     return {"total": total, "page": page, "per_page": per_page,
-            "friends": [friend_json(f, tags, hidden, friend_conversation_state(session, f)) for f, tags in rows]}
+            "friends": [friend_json(f, tags, hidden, states[f.id]) for f, tags in rows]}
 
 
 # --- bulk actions ---------------------------------------------------------------------------------
@@ -326,8 +329,11 @@ def bulk(session: Session, body: Any, now: datetime, *, dry_run: bool = False,
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object", [{"message": 'send {"select": ..., "action": ..., "value": ...}'}])
     action, value = _check_action(body)
-    condition = (criteria or selection(session, body.get("select"))).condition(session, now)
+    chosen = criteria or selection(session, body.get("select"))
+    condition = chosen.condition(session, now, scan=True)
     matched = count(session, condition)
+    if action == "enroll":  # enrollment reads the friends in id order, a batch at a time
+        condition = chosen.condition(session, now)
     if dry_run:
         return _impact(session, action, value, condition, matched, now)
     return {"matched": matched, "changed": _act(session, action, value, condition, now)}

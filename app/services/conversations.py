@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from app.config import DEFAULT_CHANNEL, Settings
 from app.conversations import handoffs
 from app.conversations import log as conversation_log
-from app.conversations.richmenu_links import rich_menu_of
+from app.conversations.richmenu_links import rich_menu_of, rich_menus_of
 from app.errors import BadRequest, NotFound
 from app.extensions import db
 from app.line.channels import line_client
@@ -92,6 +92,13 @@ def messages_of(session: Session, user_id: str, limit: int) -> list[dict[str, An
 def friend_conversation_state(session: Session, friend: Friend) -> dict[str, Any]:
     """What this branch adds to the friend JSON: ``handoff`` and ``rich_menu``."""
     return {"handoff": handoffs.handoff_state(session, friend.id), "rich_menu": rich_menu_of(session, friend.id)}
+
+
+def friends_conversation_state(session: Session, friend_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """:func:`friend_conversation_state` of a page of friends in two queries, by friend id."""
+    open_ = handoffs.handoff_states(session, friend_ids)
+    menus = rich_menus_of(session, friend_ids)
+    return {fid: {"handoff": open_.get(fid), "rich_menu": menus.get(fid)} for fid in friend_ids}
 
 
 def friend_handoff(session: Session, friend_id: int) -> dict[str, Any] | None:

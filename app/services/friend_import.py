@@ -122,6 +122,12 @@ class _Importer:
 
     def write(self, batch: dict[str, _Row]) -> None:
         session = self.session
+        if is_postgres(session):  # one statement: the database merges with what it stores
+            new, stored, changed = bulk_pg.merge_batch(session, self.channel, batch, self.now)
+            self.result.created += new
+            self.result.updated += changed
+            self.result.unchanged += stored - changed
+            return
         existing = {row.user_id: row for row in plain_rows(session.execute(
             sa.select(FRIENDS.c.id, FRIENDS.c.user_id, FRIENDS.c.attributes, FRIENDS.c.opted_out,
                       FRIENDS.c.followed_at, FRIENDS.c.display_name)
@@ -155,27 +161,19 @@ class _Importer:
             tag_rows += [{"friend_id": old.id, "tag": t, "created_at": self.now} for t in new_tags]
         self.result.updated += len(updates)
         self.result.created += len(inserts)
-        postgres = is_postgres(session)
         if inserts:
-            created = dict(bulk_pg.insert_friends(session, inserts, self.now) if postgres else (
-                (uid, fid) for uid, fid in session.execute(
-                    sa.insert(FRIENDS).returning(FRIENDS.c.user_id, FRIENDS.c.id), inserts)))
+            statement = sa.insert(FRIENDS).returning(FRIENDS.c.user_id, FRIENDS.c.id)
+            created: dict[str, int] = {uid: fid for uid, fid in session.execute(statement, inserts)}
             tag_rows += [{"friend_id": created[uid], "tag": t, "created_at": self.now}
                          for uid, parsed in batch.items() if uid in created for t in parsed.tags]
         if updates:
-            if postgres:
-                bulk_pg.update_friends(session, updates, self.now)
-            else:
-                session.execute(sa.update(FRIENDS).where(FRIENDS.c.id == sa.bindparam("f_id")).values(
-                    attributes=sa.bindparam("attributes"), opted_out=sa.bindparam("opted_out"),
-                    followed_at=sa.bindparam("followed_at"), display_name=sa.bindparam("display_name"),
-                    updated_at=self.now), updates)
+            session.execute(sa.update(FRIENDS).where(FRIENDS.c.id == sa.bindparam("f_id")).values(
+                attributes=sa.bindparam("attributes"), opted_out=sa.bindparam("opted_out"),
+                followed_at=sa.bindparam("followed_at"), display_name=sa.bindparam("display_name"),
+                updated_at=self.now), updates)
         if tag_rows:
-            if postgres:
-                bulk_pg.insert_tags(session, tag_rows, self.now)
-            else:
-                session.execute(insert_for(session)(TAGS).on_conflict_do_nothing(
-                    index_elements=["friend_id", "tag"]), tag_rows)
+            session.execute(insert_for(session)(TAGS).on_conflict_do_nothing(
+                index_elements=["friend_id", "tag"]), tag_rows)
 
 
 def import_csv(session: Session, lines: Iterator[str], now: datetime, *, channel: str = "default",

@@ -20,7 +20,7 @@ from app.friends.segments import (
     segment_filters,
     segment_users,
 )
-from app.friends.sql import FRIENDS, compile_filter, without_jit
+from app.friends.sql import FRIENDS, compile_filter, prepare_scan
 from app.limits import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_NESTING
 from app.line.webhook_body import check_storable
 from app.models.contacts import Segment
@@ -101,8 +101,8 @@ def count_matching(session: Session, node: FilterNode | None, now: datetime,
                    definitions: dict[str, FilterNode] | None = None) -> int:
     """How many friends pass ``node`` (exact)."""
     defs = definitions if definitions is not None else segment_filters(session)
-    condition = compile_filter(session.get_bind().dialect.name, node, now, defs)
-    without_jit(session)
+    condition = compile_filter(session.get_bind().dialect.name, node, now, defs, scan=True)
+    prepare_scan(session)
     return int(session.scalar(sa.select(sa.func.count()).select_from(FRIENDS).where(condition)) or 0)
 
 
