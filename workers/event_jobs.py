@@ -22,16 +22,16 @@ def process_friend_events(channel: str, user_id: str) -> int:
 
 
 def drain_friend_events(shard: int) -> int:
-    """Process every friend signalled on ``shard``; a friend failing is logged, the rest go on."""
-    boot()
+    """Process every friend signalled on ``shard``, a batch at a time; a friend failing is logged,
+    the rest go on (the ledger keeps its events; the sweep retries)."""
+    settings = boot()
     processed = 0
     while True:
         friends = event_signals.take_friends(shard)
-        for channel, user_id in friends:
-            try:
-                processed += process_friend_events(channel, user_id)
-            except Exception:  # noqa: BLE001 - the ledger keeps the events; the sweep retries
-                log.exception("events of %s/%s not processed; the sweep will retry", channel, user_id)
+        if friends:
+            processed += event_service.handle_pending_friends(
+                friends, utcnow, line=lambda channel: line_client(settings, channel),
+                notify_staff=conversation_jobs.enqueue_notice, link_rich_menus=conversation_jobs.link_rich_menus)
         if not friends and not event_signals.finish_drain(shard):
             return processed
 

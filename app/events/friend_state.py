@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.dialect import insert_for, is_postgres
+from app.dialect import among, insert_for, is_postgres
 from app.models.friends import FRIEND_ACTIVE, FRIEND_BLOCKED, Friend
 
 
@@ -43,6 +43,18 @@ def lock_friend(session: Session, channel: str, user_id: str, now: datetime) -> 
     if is_postgres(session):
         statement = statement.with_for_update()
     return session.scalars(statement.execution_options(populate_existing=True)).one()
+
+
+def lock_friends(session: Session, channel: str, user_ids: Sequence[str], now: datetime) -> dict[str, Friend]:
+    """:func:`lock_friend` for several friends of one channel: one insert, one locking select (in
+    id order, so two transactions locking overlapping friends cannot deadlock)."""
+    wanted = sorted(set(user_ids))
+    insert_missing(session, channel, wanted, status=FRIEND_ACTIVE, now=now)
+    statement = (sa.select(Friend).where(Friend.channel == channel, among(session, Friend.user_id, wanted))
+                 .order_by(Friend.id))
+    if is_postgres(session):
+        statement = statement.with_for_update()
+    return {friend.user_id: friend for friend in session.scalars(statement.execution_options(populate_existing=True))}
 
 
 def _is_newer(friend: Friend, at: datetime) -> bool:

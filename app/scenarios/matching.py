@@ -80,17 +80,57 @@ def _said_matches(keywords: Iterable[str], match: str, said: str) -> bool:
     return False
 
 
+class _RuleIndex:
+    """One rule list's ``exact`` keywords as a dict (normalised keyword → the first rule's position)
+    and the positions of every other rule (contains, regex, postback), which are scanned in order."""
+
+    def __init__(self, rules: list[RuleDef]) -> None:
+        self.rules = rules  # held: the cache key is its id
+        self.exact: dict[str, int] = {}
+        self.others: list[int] = []
+        for position, rule in enumerate(rules):
+            when = rule.when
+            if isinstance(when, KeywordWhen) and when.match == "exact":
+                for keyword in when.keyword:
+                    self.exact.setdefault(_normalized(keyword), position)
+            else:
+                self.others.append(position)
+
+
+_INDEXES: dict[int, _RuleIndex] = {}
+_INDEX_LIMIT = 4096  # rule lists live in the definitions caches; the limit only guards against churn
+
+
+def _index_for(rules: list[RuleDef]) -> _RuleIndex:
+    index = _INDEXES.get(id(rules))
+    if index is None or index.rules is not rules or len(index.rules) != len(rules):
+        if len(_INDEXES) >= _INDEX_LIMIT:
+            _INDEXES.clear()
+        index = _INDEXES[id(rules)] = _RuleIndex(rules)
+    return index
+
+
 def match_rule(rules: Iterable[RuleDef], *, text: str | None = None, postback: str | None = None) -> RuleDef | None:
-    """The first rule whose ``when`` fits the friend's text or postback data, else None."""
+    """The first rule whose ``when`` fits the friend's text or postback data, else None.
+
+    Exact keywords answer from a dict built once per rule list (1,000 live rules are not compared
+    one by one); only the other rules placed before that hit are checked, so the order holds."""
+    listed = rules if isinstance(rules, list) else list(rules)
+    index = _index_for(listed)
     said = normalize(text) if text is not None else None
-    for rule in rules:
-        when = rule.when
-        if isinstance(when, KeywordWhen) and said is not None and text is not None:
-            # regexes answer from the precomputed results (matched before the write lock was taken)
-            hit = (keyword_matches(when.keyword, when.match, text) if when.match == "regex"
-                   else _said_matches(when.keyword, when.match, said))
-            if hit:
-                return rule
-        if isinstance(when, PostbackWhen) and postback is not None and when.postback == postback:
-            return rule
-    return None
+    exact_at = index.exact.get(said) if said is not None else None
+    for position in index.others:
+        if exact_at is not None and position > exact_at:
+            break
+        if _fits(listed[position], text, said, postback):
+            return listed[position]
+    return listed[exact_at] if exact_at is not None else None
+
+
+def _fits(rule: RuleDef, text: str | None, said: str | None, postback: str | None) -> bool:
+    when = rule.when
+    if isinstance(when, KeywordWhen) and said is not None and text is not None:
+        # regexes answer from the precomputed results (matched before the write lock was taken)
+        return (keyword_matches(when.keyword, when.match, text) if when.match == "regex"
+                else _said_matches(when.keyword, when.match, said))
+    return isinstance(when, PostbackWhen) and postback is not None and when.postback == postback

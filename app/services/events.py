@@ -8,7 +8,8 @@ the events' tokens, staff notices, rich menu links.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,10 @@ from app.scenarios.matching import using_precomputed
 from app.services import routes
 
 log = logging.getLogger(__name__)
+
+FriendKey = pending.FriendKey
+BATCH_EVENTS = 50  # events in one write transaction: fewer commits, yet a friend's lock is held briefly
+LINE_CALLS_AT_ONCE = 8  # replies (and profiles) of different friends sent together after a commit
 
 
 @dataclass(frozen=True)
@@ -52,23 +57,120 @@ def handle_pending(channel: str, user_id: str, clock: Callable[[], datetime], *,
                    link_rich_menus: Callable[[str, str, list[str]], None]) -> int:
     """Process every pending event of one friend; running it twice does nothing the second time.
     How many events were processed."""
-    display_name = None
+    return _handle_chunk([(channel, user_id)], clock, line=lambda _channel: line(), notify_staff=notify_staff,
+                         link_rich_menus=link_rich_menus)
+
+
+def handle_pending_friends(friends: Sequence[FriendKey], clock: Callable[[], datetime], *,
+                           line: Callable[[str], LineClient], notify_staff: Callable[[int], object],
+                           link_rich_menus: Callable[[str, str, list[str]], None]) -> int:
+    """:func:`handle_pending` for a drain's friends: one read transaction for them all, then write
+    transactions of up to ``BATCH_EVENTS`` events (a friend's events never split), each committed
+    before its replies go out, several friends' replies at once. A batch that fails is retried one
+    friend at a time, so one friend's failure never holds back the others (the sweep retries it)."""
+    friends = sorted(dict.fromkeys(friends))  # one lock order for every batch
+    if not friends:
+        return 0
     with db.read() as session:
-        wants_profile = pending.needs_profile(session, channel, user_id)
-        matches = pending.precompute_keyword_matches(session, channel, user_id)
-    if wants_profile:
-        profile = line().profile(user_id)  # best-effort: None on any failure
-        display_name = (profile or {}).get("displayName")
-    with db.transaction() as session, using_precomputed(matches):
-        result = process_friend_events(session, channel, user_id, clock(), display_name=display_name)
-    for reply in result.replies:
-        outcome = line().reply(reply.reply_token, reply.messages)
+        ahead = pending.read_ahead(session, friends)
+    processed = 0
+    for chunk in _chunks(friends, ahead.pending):
+        try:
+            processed += _handle_chunk(chunk, clock, line=line, notify_staff=notify_staff,
+                                       link_rich_menus=link_rich_menus, ahead=ahead)
+            continue
+        except Exception:  # noqa: BLE001 - nothing of the batch was committed; retried friend by friend
+            if len(chunk) == 1:
+                log.exception("events of %s/%s not processed; the sweep will retry", *chunk[0])
+                continue
+            log.warning("a batch of %d friends failed; processing them one at a time", len(chunk), exc_info=True)
+        for friend in chunk:
+            try:
+                processed += _handle_chunk([friend], clock, line=line, notify_staff=notify_staff,
+                                           link_rich_menus=link_rich_menus)
+            except Exception:  # noqa: BLE001 - the ledger keeps the events; the sweep retries
+                log.exception("events of %s/%s not processed; the sweep will retry", *friend)
+    return processed
+
+
+def _chunks(friends: list[FriendKey], pending_count: dict[FriendKey, int]) -> Iterator[list[FriendKey]]:
+    """Friends in write batches of at most ``BATCH_EVENTS`` pending events (one friend's are never split)."""
+    chunk: list[FriendKey] = []
+    size = 0
+    for friend in friends:
+        weight = max(1, pending_count.get(friend, 0))
+        if chunk and size + weight > BATCH_EVENTS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(friend)
+        size += weight
+    if chunk:
+        yield chunk
+
+
+def _handle_chunk(friends: list[FriendKey], clock: Callable[[], datetime], *, line: Callable[[str], LineClient],
+                  notify_staff: Callable[[int], object], link_rich_menus: Callable[[str, str, list[str]], None],
+                  ahead: pending.ReadAhead | None = None) -> int:
+    if ahead is None:
+        with db.read() as session:
+            ahead = pending.read_ahead(session, friends)
+    names = _display_names([f for f in ahead.wants_profile if f in set(friends)], line)
+    with db.transaction() as session, using_precomputed(ahead.matches):
+        now = clock()
+        locked = {(channel, user_id): friend for channel, user_ids in pending.by_channel(friends).items()
+                  for user_id, friend in friend_state.lock_friends(session, channel, user_ids, now).items()}
+        events = pending.pending_events_of(session, friends)  # after the locks: what another worker left
+        results = [(key, _process(session, locked[key], events.get(key, []), now, display_name=names.get(key)))
+                   for key in friends]
+    _in_parallel([lambda key=key, result=result: _send_replies(line(key[0]), result.replies)  # type: ignore[misc]
+                  for key, result in results if result.replies])
+    for (channel, user_id), result in results:
+        for handoff_id in result.effects.handoffs_opened:
+            notify_staff(handoff_id)
+        if result.effects.rich_menus:
+            link_rich_menus(channel, user_id, result.effects.rich_menus)
+    return sum(result.processed for _, result in results)
+
+
+def _display_names(friends: list[FriendKey], line: Callable[[str], LineClient]) -> dict[FriendKey, str]:
+    """The display names of friends whose follow is pending (best-effort: LINE may not answer)."""
+    names: dict[FriendKey, str] = {}
+
+    def fetch(friend: FriendKey) -> None:
+        profile = line(friend[0]).profile(friend[1])  # None on any failure
+        if name := (profile or {}).get("displayName"):
+            names[friend] = name
+
+    _in_parallel([lambda friend=friend: fetch(friend) for friend in friends])  # type: ignore[misc]
+    return names
+
+
+def _send_replies(client: LineClient, replies: list[PendingReply]) -> None:
+    """One friend's replies, in their events' order."""
+    for reply in replies:
+        outcome = client.reply(reply.reply_token, reply.messages)
         log.info("reply to event %s: %s", reply.event_id, outcome.outcome)
-    for handoff_id in result.effects.handoffs_opened:
-        notify_staff(handoff_id)
-    if result.effects.rich_menus:
-        link_rich_menus(channel, user_id, result.effects.rich_menus)
-    return result.processed
+
+
+def _in_parallel(calls: list[Callable[[], None]]) -> None:
+    """Run the calls (LINE requests of different friends) on the process's small pool; one alone
+    runs here. Each call handles its own failures (the LINE client never raises)."""
+    if len(calls) <= 1:
+        for call in calls:
+            call()
+        return
+    for future in [_pool().submit(call) for call in calls]:
+        future.result()
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=LINE_CALLS_AT_ONCE, thread_name_prefix="stepline-replies")
+    return _POOL
 
 
 def sweep_pending(older_than: datetime, signal: Callable[[list[tuple[str, str]]], object]) -> int:
@@ -87,10 +189,16 @@ def process_friend_events(
 ) -> ProcessResult:
     """Apply every pending event of one friend; each event is isolated in a savepoint."""
     friend = friend_state.lock_friend(session, channel, user_id, now)
+    return _process(session, friend, pending.pending_events(session, channel, user_id), now, display_name=display_name)
+
+
+def _process(session: Session, friend: Friend, events: list[WebhookEvent], now: datetime, *,
+             display_name: str | None = None) -> ProcessResult:
+    """Apply a locked friend's pending events, oldest first; each event is isolated in a savepoint."""
     if display_name:
         friend.display_name = display_name
     result = ProcessResult()
-    for event in pending.pending_events(session, channel, user_id):
+    for event in events:
         try:
             with session.begin_nested():
                 reply = _apply(session, friend, event, now, result.effects)
