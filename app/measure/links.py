@@ -51,16 +51,18 @@ class LinkSigner:
     def __init__(self, key: str) -> None:
         if not key:
             raise ValueError("a link signing key is required")
-        self._key = hashlib.sha256(b"stepline-links\x1f" + key.encode()).digest()
+        # keyed once: each signature copies this state instead of deriving the HMAC pads again
+        self._mac = hmac.new(hashlib.sha256(b"stepline-links\x1f" + key.encode()).digest(), digestmod=hashlib.sha256)
 
     def _sig(self, payload: str) -> str:
-        digest = hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest()[:_SIG_BYTES]
-        return base64.urlsafe_b64encode(digest).decode("ascii")
+        mac = self._mac.copy()
+        mac.update(payload.encode("ascii"))
+        return base64.urlsafe_b64encode(mac.digest()[:_SIG_BYTES]).decode("ascii")
 
     def token(self, ref: LinkRef, scope: str) -> str:
         """``scope`` (the scenario id and version) is signed but not sent: a version row id reused
         by another scenario (SQLite after a delete) fails the check instead of redirecting."""
-        payload = ".".join(f"{part:x}" for part in ref)
+        payload = f"{ref[0]:x}.{ref[1]:x}.{ref[2]:x}.{ref[3]:x}"
         return f"{payload}.{self._sig(payload + '|' + scope)}"
 
     def parse(self, token: str, scope_of: Callable[[LinkRef], str | None]) -> LinkRef | None:

@@ -29,6 +29,8 @@ from app.measure.links import LinkRef, LinkSigner
 from app.measure.tracking import links_of
 from app.models.delivery import Delivery
 from app.models.measure import LinkClick
+from app.scenarios.schema import ScenarioDef
+from app.scenarios.store import cached as definition_cached
 from app.scenarios.store import definition_for
 
 log = logging.getLogger(__name__)
@@ -50,12 +52,43 @@ class Click:
     step_id: str
 
 
-def resolve(session: Session, signer: LinkSigner, token: str) -> Click | None:
+def resolve(signer: LinkSigner, token: str, session: Session | None = None) -> Click | None:
     """The click a token names, or None (malformed, altered, unknown version, step or link).
 
-    No database read on the hot path: the version row is cached per process and the definition
-    comes from the definitions cache; the friend is looked up when the click is recorded.
+    Once warm this opens no session and reads nothing: the version row is cached per process and
+    the definition comes from the definitions cache; the friend is looked up when the click is
+    recorded. A miss reads through ``session`` (or a short session of its own).
     """
+    found = _from_caches(signer, token)
+    if found is not _UNCACHED:
+        return found  # type: ignore[return-value]
+    if session is not None:
+        return _resolve(session, signer, token)
+    with db.session() as own:
+        return _resolve(own, signer, token)
+
+
+_UNCACHED = object()
+
+
+def _from_caches(signer: LinkSigner, token: str) -> Click | None | object:
+    """:func:`resolve` from the process caches alone; ``_UNCACHED`` when it needs the database
+    (an unknown version row or definition, or a signature that fails: the row may be reused)."""
+    def scope_of(ref: LinkRef) -> str | None:
+        found = versions.cached(ref.version_row)
+        return versions.scope(*found) if found else None
+
+    ref = signer.parse(token, scope_of)
+    if ref is None:
+        return _UNCACHED
+    found = versions.cached(ref.version_row)
+    scn = definition_cached(*found) if found else None
+    if scn is None:
+        return _UNCACHED
+    return _click(scn, ref)
+
+
+def _resolve(session: Session, signer: LinkSigner, token: str) -> Click | None:
     cached: list[int] = []
 
     def scope_of(ref: LinkRef) -> str | None:
@@ -75,9 +108,15 @@ def resolve(session: Session, signer: LinkSigner, token: str) -> Click | None:
         return None
     try:
         scn = definition_for(session, found[0], found[1])
-        step = scn.steps[ref.step_index]
-    except (IndexError, NotFound):
+    except NotFound:
         return None
+    return _click(scn, ref)
+
+
+def _click(scn: ScenarioDef, ref: LinkRef) -> Click | None:
+    if ref.step_index >= len(scn.steps):
+        return None
+    step = scn.steps[ref.step_index]
     links = links_of(step)
     if ref.link_index >= len(links):
         return None
