@@ -99,7 +99,7 @@ def _start_web(stack: Stack, app: str, ready_path: str) -> int:
     """The Procfile's web command serving ``app``; the gunicorn master's pid."""
     stack.web_port = free_port()
     process = stack._spawn("web", procfile_web_argv(app, stack.web_port, stack.env))  # noqa: SLF001
-    wait_for_http(stack.base_url + ready_path)
+    wait_for_http(stack.base_url + ready_path, timeout=120)  # 4 workers importing the app on a busy machine
     assert process.popen is not None
     return process.popen.pid
 
