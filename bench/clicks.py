@@ -46,7 +46,7 @@ TARGET_URL = "https://shop.example.com/campaign?utm_source=line"
 RATE_TARGET, P99_TARGET_MS = 2000.0, 20.0
 
 
-def _seed(engine: sa.Engine, count: int) -> tuple[list[int], int]:
+def seed_sent_deliveries(engine: sa.Engine, count: int) -> tuple[list[int], int]:
     """Friends with a sent delivery each; (delivery ids, the scenario version's row id)."""
     doc = seed.scenario_doc("bench-clicks", personalised=False)
     doc["steps"][0]["messages"][0]["text"] = f"セール中です {TARGET_URL}"
@@ -134,7 +134,7 @@ def main() -> int:
     try:
         stack.release()
         engine = sa.create_engine(normalize_database_url(url))
-        ids, row = _seed(engine, args.clicks + 500)
+        ids, row = seed_sent_deliveries(engine, args.clicks + 500)
         signer = LinkSigner(KEY)
         paths = [f"/l/{signer.token(LinkRef(i, row, 0, 0), 'bench-clicks:1')}" for i in ids]
         web_argv = procfile_web_argv("wsgi:app", 0, stack.env)
