@@ -167,13 +167,23 @@ class _Renderer:
         self._shared: dict[tuple[str, int, str], Rendered | None] = {}
 
     def get(self, step: StepDef, row: Any) -> Rendered:
-        key = (row.scenario_id, row.scenario_version, row.step_id)
-        if key not in self._shared:
-            self._shared[key] = None if uses_variables(step.messages) else self._render(step, None, {})
-        shared = self._shared[key]
+        shared = self._shared_render(step, row)
         if shared is not None:
             return shared
         return self._render(step, row.display_name, row.attributes or {})
+
+    def messages(self, step: StepDef, row: Any) -> list[dict[str, Any]]:
+        """The rendered messages alone (a delivery with tracked links has a content key of its own)."""
+        shared = self._shared_render(step, row)
+        if shared is not None:
+            return shared[0]
+        return render_messages(step.messages, display_name=row.display_name, attributes=row.attributes or {})
+
+    def _shared_render(self, step: StepDef, row: Any) -> Rendered | None:
+        key = (row.scenario_id, row.scenario_version, row.step_id)
+        if key not in self._shared:
+            self._shared[key] = None if uses_variables(step.messages) else self._render(step, None, {})
+        return self._shared[key]
 
     @staticmethod
     def _render(step: StepDef, display_name: str | None, attributes: dict[str, Any]) -> Rendered:
@@ -207,13 +217,14 @@ def prepare_items(session: Session, rows: list[Any], now: datetime, summary: Sen
             prepared.finish(row.id, DELIVERY_FAILED, f"gave up after {MAX_ATTEMPTS} attempts: {row.error or ''}")
             summary.failed += 1
             continue
-        messages, key = rendered.get(step, row)
+        tracked = None
         if links.active and links.wants(scn, step):  # one URL per friend: out by push (own content key)
             version_key = (row.scenario_id, row.scenario_version)
             if version_key not in version_rows:
                 version_rows[version_key] = versions.version_row(session, *version_key)
-            messages, key = links.apply(scn, row.scenario_version, version_rows[version_key], step, row.id,
-                                        messages, key)
+            tracked = links.apply(scn, row.scenario_version, version_rows[version_key], step, row.id,
+                                  rendered.messages(step, row))
+        messages, key = (tracked, f"tracked:{row.id}") if tracked is not None else rendered.get(step, row)
         position = Position(row.enrollment_id, row.step_id, row.cycle, row.visit)
         prepared.items.append(Item(row.id, row.retry_key, row.request_key, row.user_id, row.channel, row.priority,
                                    messages, key, position, row.quota_reserved, row.attempts))

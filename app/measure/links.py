@@ -13,7 +13,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from app.line import limits
@@ -51,16 +51,18 @@ class LinkSigner:
     def __init__(self, key: str) -> None:
         if not key:
             raise ValueError("a link signing key is required")
-        self._key = hashlib.sha256(b"stepline-links\x1f" + key.encode()).digest()
+        # keyed once: each signature copies this state instead of deriving the HMAC pads again
+        self._mac = hmac.new(hashlib.sha256(b"stepline-links\x1f" + key.encode()).digest(), digestmod=hashlib.sha256)
 
     def _sig(self, payload: str) -> str:
-        digest = hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest()[:_SIG_BYTES]
-        return base64.urlsafe_b64encode(digest).decode("ascii")
+        mac = self._mac.copy()
+        mac.update(payload.encode("ascii"))
+        return base64.urlsafe_b64encode(mac.digest()[:_SIG_BYTES]).decode("ascii")
 
     def token(self, ref: LinkRef, scope: str) -> str:
         """``scope`` (the scenario id and version) is signed but not sent: a version row id reused
         by another scenario (SQLite after a delete) fails the check instead of redirecting."""
-        payload = ".".join(f"{part:x}" for part in ref)
+        payload = f"{ref[0]:x}.{ref[1]:x}.{ref[2]:x}.{ref[3]:x}"
         return f"{payload}.{self._sig(payload + '|' + scope)}"
 
     def parse(self, token: str, scope_of: Callable[[LinkRef], str | None]) -> LinkRef | None:
@@ -116,19 +118,29 @@ def collect_links(rendered: list[dict[str, Any]]) -> list[str]:
     return links
 
 
-def rewrite(rendered: list[dict[str, Any]], links: list[str],
+def rewrite(rendered: list[dict[str, Any]], links: Sequence[str] | Mapping[str, int],
             tracked_url: Callable[[int], str]) -> tuple[list[dict[str, Any]], int]:
     """Messages with every link of ``links`` replaced by ``tracked_url(index)``, and how many were.
 
+    ``links`` is the link list, or its ``{url: index}`` map (built once per step by the caller).
     A URL not in ``links`` (it came from a friend's attribute) stays as it is. A text that would
     pass LINE's 5,000 UTF-16 unit limit with its tracked URLs keeps its original URLs.
     """
-    index = {url: i for i, url in enumerate(links)}
+    index = links if isinstance(links, Mapping) else {url: i for i, url in enumerate(links)}
     count = 0
+
+    def visit(url: str) -> str | None:
+        nonlocal count
+        if url not in index:
+            return None
+        count += 1
+        return tracked_url(index[url])
+
     out = []
     for message in rendered:
         message = dict(message)
-        if message.get("type") == "text":
+        is_text = message.get("type") == "text"
+        if is_text:
             text = message.get("text", "")
             parts, last, n = [], 0, 0
             for start, end, url in find_urls(text):
@@ -137,20 +149,15 @@ def rewrite(rendered: list[dict[str, Any]], links: list[str],
                     last, n = end, n + 1
             if n:
                 new_text = "".join(parts) + text[last:]
-                if limits.utf16_units(new_text) <= limits.MAX_TEXT_UTF16_UNITS:
+                # a character is at most 2 UTF-16 units: a short text needs no counting
+                if len(new_text) * 2 <= limits.MAX_TEXT_UTF16_UNITS \
+                        or limits.utf16_units(new_text) <= limits.MAX_TEXT_UTF16_UNITS:
                     message["text"], count = new_text, count + n
-
-        def visit(url: str) -> str | None:
-            nonlocal count
-            if url not in index:
-                return None
-            count += 1
-            return tracked_url(index[url])
-
-        text_value = message.pop("text", None) if message.get("type") == "text" else None
-        message = _walk_uris(message, visit)
-        if text_value is not None:
-            message["text"] = text_value
+        if any(isinstance(value, (dict, list)) for value in message.values()):  # actions to look into
+            text_value = message.pop("text", None) if is_text else None
+            message = _walk_uris(message, visit)
+            if text_value is not None:
+                message["text"] = text_value
         out.append(message)
     return out, count
 

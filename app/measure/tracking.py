@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.config import Settings
 from app.measure.links import LinkRef, LinkSigner, rewrite, step_links
@@ -22,6 +22,7 @@ class LinkTracking:
     def __init__(self, public_url: str, signer: LinkSigner | None) -> None:
         self.prefix = f"{public_url.rstrip('/')}/l/"
         self.signer = signer
+        self._plans: dict[tuple[int, int], _StepPlan] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings | None) -> LinkTracking:
@@ -42,18 +43,35 @@ class LinkTracking:
         return self.signer is not None and scn.track_links and bool(links_of(step))
 
     def apply(self, scn: ScenarioDef, version: int, version_row: int, step: StepDef, delivery_id: int,
-              messages: list[dict[str, Any]], content_key: str) -> tuple[list[dict[str, Any]], str]:
-        """Messages and content key for one delivery: unchanged when nothing is tracked; else with
-        URLs unique to the delivery and a content key of its own (so it goes out by push)."""
+              messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """One delivery's messages with URLs unique to it (so it goes out by push, under a content
+        key of its own), or None when nothing in them is tracked."""
         if not self.wants(scn, step):
-            return messages, content_key
-        step_index = scn.step_index(step.id)
-        scope = f"{scn.id}:{version}"
-        tracked, count = rewrite(messages, links_of(step),
-                                 lambda index: self.url(LinkRef(delivery_id, version_row, step_index, index), scope))
-        if not count:
-            return messages, content_key
-        return tracked, f"tracked:{delivery_id}"
+            return None
+        plan = self._plan(scn, version, version_row, step)
+        signer = self.signer
+        assert signer is not None
+        tracked, count = rewrite(messages, plan.positions, lambda index: self.prefix + signer.token(
+            LinkRef(delivery_id, version_row, plan.step_index, index), plan.scope))
+        return tracked if count else None
+
+    def _plan(self, scn: ScenarioDef, version: int, version_row: int, step: StepDef) -> _StepPlan:
+        """What every delivery of one step of one version shares, worked out once."""
+        key = (id(step), version_row)
+        plan = self._plans.get(key)
+        if plan is None or plan.step is not step:
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            plan = self._plans[key] = _StepPlan(step, scn.step_index(step.id), f"{scn.id}:{version}",
+                                                {url: i for i, url in enumerate(links_of(step))})
+        return plan
+
+
+class _StepPlan(NamedTuple):
+    step: StepDef  # held so its id stays its own while cached
+    step_index: int
+    scope: str
+    positions: dict[str, int]  # link URL → its index in the step's link list
 
 
 _cached: tuple[Settings | None, LinkTracking] | None = None

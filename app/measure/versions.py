@@ -37,6 +37,11 @@ def by_row(session: Session, row: int) -> tuple[str, int] | None:
     return found
 
 
+def cached(row: int) -> tuple[str, int] | None:
+    """(scenario id, version) of a version row if this process has it cached; never reads."""
+    return _BY_ROW.get(row)
+
+
 def is_cached(row: int) -> bool:
     return row in _BY_ROW
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from app.extensions import db
 from app.measure.links import LinkSigner
 from app.models.base import utcnow
 from app.services import clicks
@@ -34,10 +33,7 @@ class TrackedLinks:
         if not path.startswith(PREFIX) or environ.get("REQUEST_METHOD") not in ("GET", "HEAD") \
                 or "/" in path[len(PREFIX):]:
             return self.app(environ, start_response)
-        click = None
-        if self.signer is not None:
-            with db.session() as session:  # used only on a cold cache
-                click = clicks.resolve(session, self.signer, path[len(PREFIX):])
+        click = clicks.resolve(self.signer, path[len(PREFIX):]) if self.signer is not None else None
         if click is None:
             start_response("404 NOT FOUND", [("Content-Type", "text/plain; charset=utf-8"),
                                              ("Content-Length", str(len(_NOT_FOUND))),

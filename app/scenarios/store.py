@@ -43,6 +43,11 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+def cached(scenario_id: str, version: int) -> ScenarioDef | None:
+    """The definition of one version if this process has it parsed already; never reads."""
+    return _CACHE.get((scenario_id, version))
+
+
 def definition_for(session: Session, scenario_id: str, version: int) -> ScenarioDef:
     """The definition of one version of a scenario; NotFound when that version does not exist."""
     cached = _CACHE.get((scenario_id, version))

@@ -1,9 +1,11 @@
 """Clicks on tracked links: resolve a token, answer at once, record off the request path.
 
-``GET /l/<token>`` resolves the token from process caches (no database read once warm) and
-appends the click to a Redis stream; the scheduler drains the stream into ``link_clicks``
-(consumer group: an entry a crashed drainer held is claimed again, and ``click_key`` makes its
-second insert a no-op), so every click is recorded exactly once. With Redis down the request writes the row itself.
+``GET /l/<token>`` resolves the token from process caches (no database read once warm) and hands
+the click to a write-behind buffer that appends it to a Redis stream within a few milliseconds
+(:mod:`app.services.click_queue`, which also says what a killed process loses); the scheduler
+drains the stream into ``link_clicks`` (consumer group: an entry a crashed drainer held is claimed
+again, and ``click_key`` makes its second insert a no-op), so every click that reached Redis is
+recorded exactly once. With Redis down the buffer writes the rows itself.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from app.measure.links import LinkRef, LinkSigner
 from app.measure.tracking import links_of
 from app.models.delivery import Delivery
 from app.models.measure import LinkClick
+from app.scenarios.schema import ScenarioDef
+from app.scenarios.store import cached as definition_cached
 from app.scenarios.store import definition_for
+from app.services.click_queue import ClickQueue
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +55,43 @@ class Click:
     step_id: str
 
 
-def resolve(session: Session, signer: LinkSigner, token: str) -> Click | None:
+def resolve(signer: LinkSigner, token: str, session: Session | None = None) -> Click | None:
     """The click a token names, or None (malformed, altered, unknown version, step or link).
 
-    No database read on the hot path: the version row is cached per process and the definition
-    comes from the definitions cache; the friend is looked up when the click is recorded.
+    Once warm this opens no session and reads nothing: the version row is cached per process and
+    the definition comes from the definitions cache; the friend is looked up when the click is
+    recorded. A miss reads through ``session`` (or a short session of its own).
     """
+    found = _from_caches(signer, token)
+    if found is not _UNCACHED:
+        return found  # type: ignore[return-value]
+    if session is not None:
+        return _resolve(session, signer, token)
+    with db.session() as own:
+        return _resolve(own, signer, token)
+
+
+_UNCACHED = object()
+
+
+def _from_caches(signer: LinkSigner, token: str) -> Click | None | object:
+    """:func:`resolve` from the process caches alone; ``_UNCACHED`` when it needs the database
+    (an unknown version row or definition, or a signature that fails: the row may be reused)."""
+    def scope_of(ref: LinkRef) -> str | None:
+        found = versions.cached(ref.version_row)
+        return versions.scope(*found) if found else None
+
+    ref = signer.parse(token, scope_of)
+    if ref is None:
+        return _UNCACHED
+    found = versions.cached(ref.version_row)
+    scn = definition_cached(*found) if found else None
+    if scn is None:
+        return _UNCACHED
+    return _click(scn, ref)
+
+
+def _resolve(session: Session, signer: LinkSigner, token: str) -> Click | None:
     cached: list[int] = []
 
     def scope_of(ref: LinkRef) -> str | None:
@@ -75,29 +111,52 @@ def resolve(session: Session, signer: LinkSigner, token: str) -> Click | None:
         return None
     try:
         scn = definition_for(session, found[0], found[1])
-        step = scn.steps[ref.step_index]
-    except (IndexError, NotFound):
+    except NotFound:
         return None
+    return _click(scn, ref)
+
+
+def _click(scn: ScenarioDef, ref: LinkRef) -> Click | None:
+    if ref.step_index >= len(scn.steps):
+        return None
+    step = scn.steps[ref.step_index]
     links = links_of(step)
     if ref.link_index >= len(links):
         return None
     return Click(links[ref.link_index], ref.delivery_id, ref.link_index, scn.id, step.id)
 
 
-def record(click: Click, at: datetime) -> str:
-    """Queue the click for recording (Redis), or record it now when Redis is down; "queued" | "stored"."""
-    entry = {"key": uuid.uuid4().hex, "at": f"{at.timestamp():.6f}", "url": click.url,
-             "delivery_id": str(click.delivery_id), "link_index": str(click.link_index),
-             "scenario_id": click.scenario_id, "step_id": click.step_id}
-    try:
-        redis_handle.client.xadd(STREAM, entry, maxlen=STREAM_MAX, approximate=True)  # type: ignore[arg-type]
-        return "queued"
-    except (RedisError, OSError) as exc:
-        log.warning("click on delivery %s recorded directly: Redis unavailable (%s)", click.delivery_id,
-                    type(exc).__name__)
+def record(click: Click, at: datetime) -> None:
+    """Hand the click to this process's write-behind buffer (:mod:`app.services.click_queue`): in
+    the Redis stream within a few milliseconds, or stored directly when Redis is down."""
+    _queue.put({"key": uuid.uuid4().hex, "at": f"{at.timestamp():.6f}", "url": click.url,
+                "delivery_id": str(click.delivery_id), "link_index": str(click.link_index),
+                "scenario_id": click.scenario_id, "step_id": click.step_id})
+
+
+def _append(entries: list[dict[str, str]]) -> None:
+    pipe = redis_handle.client.pipeline(transaction=False)
+    for entry in entries:
+        pipe.xadd(STREAM, entry, maxlen=STREAM_MAX, approximate=True)  # type: ignore[arg-type]
+    pipe.execute()
+
+
+def _store_now(entries: list[dict[str, str]]) -> None:
     with db.transaction() as session:
-        store(session, [entry])
-    return "stored"
+        store(session, entries)
+
+
+_queue = ClickQueue(_append, _store_now)
+
+
+def flush_buffered() -> int:
+    """Write the clicks this process has buffered now (before a drain or a statistics read; the
+    flusher thread does it within ``FLUSH_INTERVAL_S`` anyway); how many."""
+    try:
+        return _queue.flush()
+    except Exception:  # noqa: BLE001 - still buffered; the flusher tries again
+        log.warning("buffered clicks not written yet", exc_info=True)
+        return 0
 
 
 def _rows(session: Session, entries: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -124,6 +183,7 @@ def store(session: Session, entries: list[dict[str, str]]) -> int:
     """Insert clicks (a click key already stored is skipped) and count the click goals they reach."""
     if not entries:
         return 0
+    entries = list({entry["key"]: entry for entry in entries}.values())  # an entry appended twice (a retried flush)
     keys = [entry["key"] for entry in entries]
     known = set(session.scalars(sa.select(LinkClick.click_key).where(LinkClick.click_key.in_(keys))))
     fresh = _rows(session, [entry for entry in entries if entry["key"] not in known])
@@ -151,6 +211,7 @@ def _ensure_group(client: Any) -> None:
 
 def drain(batch: int = 2000, consumer: str | None = None) -> int:
     """Move queued clicks from Redis into the database; how many new rows. Safe to run concurrently."""
+    flush_buffered()
     client = redis_handle.client
     consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
     _ensure_group(client)

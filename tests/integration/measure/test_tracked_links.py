@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis
 import sqlalchemy as sa
 from flask.testing import FlaskClient
@@ -13,7 +14,7 @@ from app.config import Settings
 from app.extensions import db, redis_handle
 from app.line.client import LineClient
 from app.models.measure import LinkClick
-from app.services import clicks
+from app.services import click_queue, clicks
 from app.services.sending import send_batch
 from linesim.testing import SimulatorHandle
 from tests.factories import T0, deliveries, population, scenario_doc
@@ -151,11 +152,33 @@ def test_click_is_stored_directly_when_redis_is_down(sim: SimulatorHandle, clien
     redis_handle.bind("redis://127.0.0.1:1/0")  # nothing listens there
     try:
         answer = client.get(_path(url))
+        clicks.flush_buffered()  # the flusher thread does it within milliseconds anyway, while Redis is still down
     finally:
         redis_handle.bind(working)
     assert answer.status_code == 302
     assert len(_clicks()) == 1
     assert clicks.drain() == 0
+
+
+def test_a_flush_that_failed_half_way_through_redis_is_recorded_once(sim: SimulatorHandle, clients: Clients,
+                                                                    client: FlaskClient,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    _send(clients, 4, [{"text": f"sale {SHOP}"}])
+    urls = [_tracked_urls(push["messages"][0]["text"])[0] for push in sim.deliveries()]
+    real_append = clicks._append
+
+    def half_then_fail(entries: list[dict[str, str]]) -> None:
+        real_append(entries[: len(entries) // 2])  # these reached the stream; the connection then broke
+        raise redis.exceptions.ConnectionError("connection lost mid-pipeline")
+
+    monkeypatch.setattr(clicks._queue, "_to_redis", half_then_fail)
+    monkeypatch.setattr(click_queue, "FLUSH_INTERVAL_S", 60.0)  # one flush, ours
+    for url in urls:
+        assert client.get(_path(url)).status_code == 302
+    clicks.flush_buffered()  # Redis failed: all four stored directly
+    assert len(_clicks()) == 4
+    assert clicks.drain() == 0  # the two that also reached the stream are skipped by their click keys
+    assert len(_clicks()) == 4 and len({row.delivery_id for row in _clicks()}) == 4
 
 
 def test_entry_read_by_a_crashed_drainer_is_recorded_once(sim: SimulatorHandle, clients: Clients,

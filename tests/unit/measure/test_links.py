@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 from app.measure.links import LinkRef, LinkSigner, collect_links, find_urls, rewrite
 
 
@@ -45,3 +49,12 @@ def test_collect_links_finds_text_and_uri_actions_once_each() -> None:
                 {"type": "template", "altText": "x", "template": {"type": "buttons", "text": "t", "actions": [
                     {"type": "uri", "label": "l", "uri": "https://b.example"}]}}]
     assert collect_links(messages) == ["https://a.example", "https://b.example"]
+
+
+def test_tokens_are_the_same_as_before_the_keyed_mac_was_reused() -> None:
+    """Links already sent must keep working: the signature is HMAC-SHA256 over payload|scope."""
+    key = hashlib.sha256(b"stepline-links\x1f" + b"k").digest()
+    payload = "4d2.7.0.2"
+    expected = base64.urlsafe_b64encode(
+        hmac.new(key, f"{payload}|welcome:1".encode(), hashlib.sha256).digest()[:12]).decode()
+    assert LinkSigner("k").token(LinkRef(1234, 7, 0, 2), "welcome:1") == f"{payload}.{expected}"
