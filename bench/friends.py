@@ -122,7 +122,7 @@ def bench_import(rows: int) -> bool:
         result = friend_import.import_csv(session, friend_import.text_lines(stream), NOW)
     seconds = time.perf_counter() - started
     Path(path).unlink()
-    print(f"import: {result.as_dict()} in {seconds:.1f} s; peak RSS {rss:.1f} MiB before, {peak_rss_mib():.1f} after")
+    print(f"import: {result.to_dict()} in {seconds:.1f} s; peak RSS {rss:.1f} MiB before, {peak_rss_mib():.1f} after")
     return report("import", rows / seconds, "rows/s", 20_000)
 
 

@@ -18,8 +18,8 @@ def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
     """Send these outbox rows (those still due); running it twice sends nothing twice."""
     settings = boot()
     summary = send_batch(lambda channel: line_client(settings, channel), delivery_ids, utcnow)
-    log.info("send job: %d ids -> %s", len(delivery_ids), summary.as_dict())
-    return summary.as_dict()
+    log.info("send job: %d ids -> %s", len(delivery_ids), summary.to_dict())
+    return summary.to_dict()
 
 
 def enqueue_send(delivery_ids: list[int]) -> bool:

@@ -21,7 +21,7 @@ def sync_quota(channel: str) -> dict[str, Any]:
     settings = boot()
     status = quota.sync_channel(channel, line_client(settings, channel), utcnow())
     log.info("quota sync %s: %s/%s used, exhausted=%s", channel, status.used, status.limit, status.exhausted)
-    return status.as_dict()
+    return status.to_dict()
 
 
 def enqueue_quota_syncs() -> int:

@@ -31,7 +31,7 @@ def test_send(scenario_id: str) -> Response:
     user_ids, step = body.user_ids, body.step
     settings = current_settings()
     result = send_test(lambda channel: line_client(settings, channel), scenario_id, user_ids, step)
-    return jsonify(result.as_dict())
+    return jsonify(result.to_dict())
 
 
 @bp.get("/scenarios/<scenario_id>/stats")
@@ -40,7 +40,7 @@ def scenario_stats(scenario_id: str) -> Response:
     """Per step sent / clicks / replies / blocked_after / skipped, per scenario enrolled and conversions."""
     clicks.drain_now()
     with db.read() as session:
-        return jsonify(stats.stats_for(session, scenario_id).as_dict())
+        return jsonify(stats.stats_for(session, scenario_id).to_dict())
 
 
 @bp.get("/deliveries")

@@ -100,8 +100,8 @@ def import_friends() -> Response:
     with db.transaction() as session:
         result = friend_import.import_csv(session, friend_import.text_lines(stream), utcnow(),  # type: ignore[arg-type]
                                           channel=request.args.get("channel", "default"))
-    audit_note(**result.as_dict())
-    return json_response(result.as_dict())
+    audit_note(**result.to_dict())
+    return json_response(result.to_dict())
 
 
 def _throttle(actor: str) -> int:

@@ -33,7 +33,7 @@ def _channel_arg(value: str | None) -> str:
 
 
 def _status_dict(status: tracker.QuotaStatus) -> dict[str, Any]:
-    return {**status.as_dict(), "banner": banner_text(status.channel, status.alerts, status.used, status.limit)}
+    return {**status.to_dict(), "banner": banner_text(status.channel, status.alerts, status.used, status.limit)}
 
 
 @bp.get("/quota")
@@ -53,7 +53,7 @@ def quota_forecast() -> Response:
     channel = _channel_arg(request.args.get("channel"))
     with db.read() as session:
         projection = forecast(session, channel, utcnow())
-    return jsonify(projection.as_dict())
+    return jsonify(projection.to_dict())
 
 
 @bp.post("/quota/sync")

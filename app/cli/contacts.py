@@ -142,7 +142,7 @@ def friends_import(file: Path, channel: str) -> None:
             for detail in exc.details[:50]:
                 click.echo(f"row {detail['row']}, column {detail['column']}: {detail['message']}", err=True)
             raise
-    click.echo(json.dumps(result.as_dict()))
+    click.echo(json.dumps(result.to_dict()))
 
 
 @friends_group.command("export")

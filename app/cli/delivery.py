@@ -49,7 +49,7 @@ def stats_command(scenario_id: str, as_json: bool) -> None:
     with _reported_errors(), db.session() as session:
         result = stats.stats_for(session, scenario_id)
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
     t = result.totals
     click.echo(f"{scenario_id}: enrolled {t.enrolled}, active {t.active}, completed {t.completed}, "

@@ -19,7 +19,7 @@ class SendSummary:
     skipped: int = 0
     requests: int = 0
 
-    def as_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
 

@@ -77,7 +77,7 @@ class ScenarioStats:
     steps: list[StepStats] = field(default_factory=list)
     goals: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON of the API and ``scenarios stats --json``: the totals, the steps, the goals and
         (SPEC §10) ``enrolled``, ``conversions`` and ``conversion_rate`` per goal at the top level."""
         out = asdict(self)

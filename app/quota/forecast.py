@@ -59,7 +59,7 @@ class Forecast:
         """The limit is not reached yet, but what is scheduled this month passes it."""
         return self.limit is not None and self.used < self.limit and self.over_by > 0
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {"at_risk": self.at_risk,
             "channel": self.channel, "month": self.month, "used": self.used, "limit": self.limit,
             "month_total_projected": self.month_total_projected, "over_by": self.over_by,

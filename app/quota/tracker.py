@@ -51,7 +51,7 @@ class QuotaStatus:
     channel: str = ""
     synced_at: datetime | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["synced_at"] = self.synced_at.isoformat() if self.synced_at else None
         return data

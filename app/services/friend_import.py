@@ -39,7 +39,7 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
 
-    def as_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int]:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
 
 

@@ -43,9 +43,9 @@ class SendTestResult:
     summary: SendSummary = field(default_factory=SendSummary)
     errors: list[str] = field(default_factory=list)  # why deliveries failed, once each
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {"scenario_id": self.scenario_id, "steps": self.steps, "delivery_ids": self.delivery_ids,
-                **self.summary.as_dict(), "errors": self.errors}
+                **self.summary.to_dict(), "errors": self.errors}
 
 
 def _check_users(user_ids: Sequence[str]) -> list[str]:
@@ -102,7 +102,7 @@ def send_test(client_for: ClientFor, scenario_id: str, user_ids: Sequence[str], 
     total = result.summary
     for ids in result.delivery_ids:
         done = send_batch(client_for, ids, now_fn)
-        for name, value in done.as_dict().items():
+        for name, value in done.to_dict().items():
             setattr(total, name, getattr(total, name) + value)
     all_ids = [i for ids in result.delivery_ids for i in ids]
     if all_ids and (total.failed or total.retrying or total.held):

@@ -279,5 +279,5 @@ def friends_import() -> tuple[str, int]:
     except SteplineError as exc:
         return render_template("dashboard/friends_import.html", section="friends", message=str(exc),
                                errors=list(getattr(exc, "details", []))[:500]), 422
-    audit_note(**result.as_dict())
-    return render_template("dashboard/friends_import.html", section="friends", result=result.as_dict()), 200
+    audit_note(**result.to_dict())
+    return render_template("dashboard/friends_import.html", section="friends", result=result.to_dict()), 200

@@ -88,7 +88,7 @@ def test_the_limit_is_reached_on_the_day_the_cumulative_demand_gets_there(rows: 
     with db.session() as session:
         result = forecast(session, "default", NOW)
     assert result.limit_reached_on == date(2026, 3, 22)  # 5 by the 15th, 8 by the 17th, 11 by the 22nd
-    assert result.as_dict()["limit_reached_on"] == "2026-03-22"
+    assert result.to_dict()["limit_reached_on"] == "2026-03-22"
 
 
 def test_an_empty_pipeline_never_reaches_the_limit(rows: Rows) -> None:

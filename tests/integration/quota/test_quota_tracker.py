@@ -112,7 +112,7 @@ def test_status_of_an_unused_month_shows_the_plan_without_writing(quota_app: obj
     assert (status.limit, status.used, status.remaining, status.exhausted) == (5, 0, 5, False)
     with db.session() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(QuotaMonth)) == 0
-    assert status.as_dict()["month"] == "2026-03"
+    assert status.to_dict()["month"] == "2026-03"
 
 
 def test_reserving_zero_is_free(quota_app: object) -> None:
