@@ -17,7 +17,7 @@ from app.models.events import WebhookEvent
 from app.services.delivery import schedule_due
 from devstack.processes import RedisServer
 from tests.factories import empty_all_tables, population
-from workers import delivery_jobs, event_signals, queues, schedule
+from workers import delivery_jobs, event_signals, periodic, queues
 from workers.queues import DELIVERIES, get_queue
 from workers.redis_watch import RedisWatch
 
@@ -113,7 +113,7 @@ def test_deliveries_and_events_lost_with_redis_are_queued_again_at_once(
         session.add(WebhookEvent(webhook_event_id="evt-during-outage", channel="default", type="message",
                                  source_type="user", user_id="Uoutage", timestamp=now, payload={},
                                  received_at=now - timedelta(seconds=1)))
-    watch = RedisWatch(schedule.recover_lost_jobs)
+    watch = RedisWatch(periodic.recover_lost_jobs)
     watch.check()  # this Redis is now known
     _restart(private_redis)
     assert get_queue(DELIVERIES).count == 0  # the jobs are gone; the rows say enqueued a moment ago
