@@ -186,6 +186,7 @@ def test_entry_read_by_a_crashed_drainer_is_recorded_once(sim: SimulatorHandle, 
     _send(clients, 1, [{"text": f"sale {SHOP}"}])
     [url] = _tracked_urls(sim.deliveries()[0]["messages"][0]["text"])
     client.get(_path(url))
+    clicks.flush_buffered()  # in the stream now, not a few milliseconds later
     raw = redis.Redis.from_url(redis_url)
     clicks._ensure_group(raw)
     [[_, entries]] = raw.xreadgroup(clicks.GROUP, "crashed", {clicks.STREAM: ">"}, count=10)
