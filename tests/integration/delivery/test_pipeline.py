@@ -48,4 +48,7 @@ def test_two_senders_racing_on_the_same_ids_send_each_friend_once(sim: Simulator
     received = Counter(user for d in sim.deliveries() for user in d["to"])
     assert len(received) == 600 and set(received.values()) == {1}
     assert {r.status for r in deliveries()} == {"sent"}
-    assert sorted(len(d["to"]) for d in sim.deliveries()) == [100, 500]
+    # whichever sender locks a row first sends it (the other skips it): one sender may take all 600
+    # (500 + 100) or both a share, each cut into multicasts of at most 500
+    sizes = [len(d["to"]) for d in sim.deliveries()]
+    assert sum(sizes) == 600 and max(sizes) <= 500 and len(sizes) <= 4
