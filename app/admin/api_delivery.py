@@ -8,13 +8,10 @@ from app.admin.api_models import TestSendRequest, json_body
 from app.admin.auth import requires
 from app.admin.openapi import api_schema
 from app.current import current_settings
-from app.delivery import stats
-from app.delivery.retry import list_deliveries
-from app.extensions import db
 from app.limits import parse_count
 from app.line.channels import line_client
 from app.models.base import utcnow
-from app.services import clicks
+from app.services import monitoring
 from app.services.delivery import retry_failed
 from app.services.test_sends import send_test
 from app.work import current_work
@@ -38,9 +35,7 @@ def test_send(scenario_id: str) -> Response:
 @requires("viewer")
 def scenario_stats(scenario_id: str) -> Response:
     """Per step sent / clicks / replies / blocked_after / skipped, per scenario enrolled and conversions."""
-    clicks.drain_now()
-    with db.read() as session:
-        return jsonify(stats.stats_for(session, scenario_id).to_dict())
+    return jsonify(monitoring.scenario_stats(scenario_id).to_dict())
 
 
 @bp.get("/deliveries")
@@ -49,10 +44,9 @@ def deliveries() -> Response:
     """``?status=failed&scenario=<id>&limit=100&before=<id>`` newest first."""
     limit = parse_count(request.args.get("limit"), "limit", default=100)
     before = parse_count(request.args.get("before"), "before", default=0) or None
-    with db.read() as session:
-        rows = list_deliveries(session, status=request.args.get("status"), scenario_id=request.args.get("scenario"),
-                               limit=limit, before_id=before)
-    return jsonify(deliveries=rows)
+    return jsonify(deliveries=monitoring.deliveries(status=request.args.get("status"),
+                                                    scenario_id=request.args.get("scenario"), limit=limit,
+                                                    before_id=before))
 
 
 @bp.post("/deliveries/<int:delivery_id>/retry")

@@ -10,13 +10,11 @@ from app.admin.auth import requires
 from app.config import DEFAULT_CHANNEL
 from app.current import current_settings
 from app.errors import BadRequest, NotFound
-from app.extensions import db
 from app.line.channels import line_client
 from app.models.base import utcnow
 from app.quota import tracker
 from app.quota.alerts import banner_text
-from app.quota.forecast import forecast
-from app.services import quota
+from app.services import monitoring, quota
 
 bp = Blueprint("admin_api_quota", __name__, url_prefix="/admin/api")
 
@@ -40,9 +38,7 @@ def _status_dict(status: tracker.QuotaStatus) -> dict[str, Any]:
 @requires("viewer")
 def quota_status() -> Response:
     """This month's quota of every configured channel."""
-    now = utcnow()
-    with db.read() as session:
-        statuses = [_status_dict(tracker.status(session, channel, now)) for channel in _channels()]
+    statuses = [_status_dict(status) for status in monitoring.quota_statuses(_channels(), utcnow())]
     return jsonify(channels=statuses)
 
 
@@ -51,9 +47,7 @@ def quota_status() -> Response:
 def quota_forecast() -> Response:
     """``?channel=default``: the month's projected usage and the day the limit will be reached."""
     channel = _channel_arg(request.args.get("channel"))
-    with db.read() as session:
-        projection = forecast(session, channel, utcnow())
-    return jsonify(projection.to_dict())
+    return jsonify(monitoring.quota_forecast(channel, utcnow()).to_dict())
 
 
 @bp.post("/quota/sync")

@@ -9,12 +9,9 @@ from flask.cli import AppGroup
 
 from app.cli.scenarios import _reported_errors, scenarios_group
 from app.current import current_settings
-from app.delivery import stats
-from app.delivery.retry import list_deliveries
-from app.extensions import db
 from app.line.channels import line_client
 from app.models.base import utcnow
-from app.services import clicks
+from app.services import monitoring
 from app.services.audit import record_cli
 from app.services.delivery import retry_failed
 from app.services.test_sends import send_test
@@ -45,9 +42,8 @@ def test_send_command(scenario_id: str, user_ids: tuple[str, ...], step: str | N
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 def stats_command(scenario_id: str, as_json: bool) -> None:
     """Enrollments, deliveries, replies, goals and block rate per step of SCENARIO_ID."""
-    clicks.drain_now()
-    with _reported_errors(), db.session() as session:
-        result = stats.stats_for(session, scenario_id)
+    with _reported_errors():
+        result = monitoring.scenario_stats(scenario_id)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -78,8 +74,7 @@ def deliveries_group() -> None:
 @click.option("--limit", default=50, show_default=True)
 def list_command(status: str, scenario_id: str | None, limit: int) -> None:
     """Newest deliveries with STATUS and LINE's error."""
-    with db.session() as session:
-        rows = list_deliveries(session, status=status or None, scenario_id=scenario_id, limit=limit)
+    rows = monitoring.deliveries(status=status or None, scenario_id=scenario_id, limit=limit)
     for row in rows:
         click.echo(f"{row['id']:>8} {row['status']:<9} {row['scenario_id']}/{row['step_id']} {row['user_id']} "
                    f"attempts={row['attempts']} {row['error'] or ''}")

@@ -9,12 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.admin.dashboard.queries import Page
 from app.errors import SteplineError
 from app.models.delivery import Delivery, Enrollment
 from app.models.events import WebhookEvent
 from app.models.friends import Friend, FriendTag
 from app.models.scenarios import Scenario
+from app.pagination import Page
 from app.scenarios.render import render_messages
 from app.scenarios.store import definition_for
 

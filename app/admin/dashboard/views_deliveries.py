@@ -7,11 +7,9 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.admin.auth import audit_note, requires
-from app.admin.dashboard import queries
 from app.admin.dashboard.blueprint import bp
 from app.admin.dashboard.formatting import page_arg
 from app.errors import SteplineError
-from app.extensions import db
 from app.models.base import utcnow
 from app.models.delivery import (
     DELIVERY_CANCELLED,
@@ -22,6 +20,7 @@ from app.models.delivery import (
     DELIVERY_SENT,
     DELIVERY_SKIPPED,
 )
+from app.services import monitoring
 from app.services.delivery import retry_failed
 from app.work import current_work
 
@@ -40,8 +39,7 @@ def deliveries() -> str:
     status = request.args.get("status", DELIVERY_FAILED)
     if status not in STATUSES:
         abort(400, description=_("status must be one of %(statuses)s", statuses=", ".join(STATUSES)))
-    with db.read() as session:
-        page = queries.deliveries_by_status(session, status, _page_number())
+    page = monitoring.deliveries_page(status, _page_number())
     # the nav's "Failed deliveries" lights up on the failed list only, not on held or sent
     section = "failed" if status == DELIVERY_FAILED else "deliveries"
     return render_template("dashboard/deliveries.html", section=section, page=page, status=status,

@@ -10,20 +10,19 @@ from flask import render_template, request
 from flask_babel import format_date
 from flask_babel import gettext as _
 from markupsafe import Markup
-from sqlalchemy.orm import Session
 
 from app.admin.auth import requires
-from app.admin.dashboard import charts, queries
+from app.admin.dashboard import charts
 from app.admin.dashboard.blueprint import bp
 from app.admin.dashboard.formatting import count
 from app.current import current_settings
-from app.extensions import db
 from app.models.base import utcnow
 from app.quota import tracker
 from app.quota.alerts import banner_text
-from app.quota.forecast import Forecast, forecast
+from app.quota.forecast import Forecast
 from app.quota.months import local
 from app.quota.usage import reached_thresholds
+from app.services import monitoring
 from app.work import current_work
 
 # the banner reflects usage now, whether or not this month's alert already fired
@@ -47,12 +46,6 @@ class ChannelPanel:
     by_scenario: list[tuple[str, str, int]] | None = None  # (id, name, messages forecast)
 
 
-def _channels(session: Session) -> list[str]:
-    configured = list(current_settings().channels)
-    names = sorted(set(configured) | set(queries.channels_with_quota(session)))
-    return sorted(names, key=lambda name: (name != "default", name)) or ["default"]
-
-
 def _cumulative_forecast(quota: tracker.QuotaStatus, projection: Forecast | None, today: int) -> list[tuple[int, int]]:
     """The forecast as a cumulative line: today's usage, then each remaining day (today included)."""
     if projection is None:
@@ -64,15 +57,11 @@ def _cumulative_forecast(quota: tracker.QuotaStatus, projection: Forecast | None
     return points
 
 
-def _panel(session: Session, channel: str, now: datetime) -> ChannelPanel:
-    quota = tracker.status(session, channel, now)
-    try:
-        projection: Forecast | None = forecast(session, channel, now)
-    except Exception:  # noqa: BLE001 - a failing forecast must not hide the quota itself
-        projection = None
+def _panel(usage: monitoring.ChannelUsage, now: datetime) -> ChannelPanel:
+    channel, quota, projection = usage.channel, usage.status, usage.forecast
     year, month = (int(part) for part in quota.month.split("-"))
     days_in_month = calendar.monthrange(year, month)[1]
-    sent = queries.daily_sent(session, channel, quota.month)
+    sent = usage.daily_sent
     today = local(now, current_settings().quota_timezone).day
     bars = [charts.DayBar(day, count) for day, count in sorted(sent.items())]
     banner = _banner(channel, quota)
@@ -95,7 +84,7 @@ def _panel(session: Session, channel: str, now: datetime) -> ChannelPanel:
         level=charts.level(quota.percent, quota.exhausted),
         at_risk=at_risk,
         risk_banner=risk_banner,
-        by_scenario=_by_scenario(session, projection),
+        by_scenario=_by_scenario(usage),
     )
 
 
@@ -114,11 +103,11 @@ def _banner(channel: str, quota: tracker.QuotaStatus) -> str | None:
     return _("Channel %(channel)s: %(used)s/%(limit)s messages used this month (over 80%%).", **numbers)
 
 
-def _by_scenario(session: Session, projection: Forecast | None) -> list[tuple[str, str, int]]:
+def _by_scenario(usage: monitoring.ChannelUsage) -> list[tuple[str, str, int]]:
     """The forecast's messages per scenario, largest first, with the scenario's name."""
+    projection, names = usage.forecast, usage.scenario_names
     if projection is None or not projection.by_scenario:
         return []
-    names = queries.scenario_names(session, list(projection.by_scenario))
     rows = [(sid, names.get(sid, sid), n) for sid, n in projection.by_scenario.items() if n]
     return sorted(rows, key=lambda row: (-row[2], row[0]))
 
@@ -128,11 +117,10 @@ def _by_scenario(session: Session, projection: Forecast | None) -> list[tuple[st
 def overview() -> str:
     """``/admin``: quota, forecast, alerts, pipeline, RQ and webhook traffic at a glance."""
     now = utcnow()
-    with db.read() as session:
-        panels = [_panel(session, channel, now) for channel in _channels(session)]
-        pipeline = queries.pipeline(session, now)
-        per_minute = queries.events_per_minute(session, now)
-    rq = queries.rq_state(current_work())
+    seen = monitoring.overview(current_settings().channels, now)
+    panels = [_panel(usage, now) for usage in seen.channels]
+    pipeline, per_minute = seen.pipeline, seen.events_per_minute
+    rq = monitoring.rq_state(current_work())
     refresh = None if request.args.get("refresh") == "off" else REFRESH_SECONDS
     return render_template(
         "dashboard/overview.html",

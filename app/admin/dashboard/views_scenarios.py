@@ -12,11 +12,11 @@ from werkzeug.wrappers import Response
 
 from app.admin.api_scenarios import configured_channels
 from app.admin.auth import audit_note, requires
-from app.admin.dashboard import charts, queries
+from app.admin.dashboard import charts
 from app.admin.dashboard.blueprint import bp
 from app.admin.dashboard.sorting import parse_sort, sort_rows
 from app.admin.dashboard.vocabulary import label
-from app.delivery import stats
+from app.delivery import monitor, stats
 from app.errors import SteplineError
 from app.extensions import db
 from app.limits import DocumentTooLarge
@@ -64,7 +64,7 @@ def _render_list(status: int = 200, **context: Any) -> tuple[str, int]:
     with db.read() as session:
         rows = scenario_service.list_scenarios(session)
         totals = {row.scenario_id: row for row in stats.scenario_stats(session)}
-        next_send = queries.next_send_by_scenario(session)
+        next_send = monitor.next_send_by_scenario(session)
     table = sort_rows([(s, totals.get(s.id), next_send.get(s.id) if s.status == "live" else None) for s in rows],
                       sort, SORT_KEYS)
     return render_template("dashboard/scenarios.html", section="scenarios", scenarios=rows, rows=table,

@@ -1,17 +1,15 @@
-"""Read-only dashboard queries the services do not cover: pipeline counts, ledger rates,
-RQ state, failed deliveries and the month's daily usage. No writes, no Flask."""
+"""What staff watch, read in the caller's session: pipeline counts, webhook traffic per minute,
+deliveries by status, the month's daily usage and the next send of each scenario."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
-from app import heartbeat
 from app.models.delivery import (
     DELIVERY_FAILED,
     DELIVERY_HELD,
@@ -25,7 +23,7 @@ from app.models.delivery import (
 from app.models.events import WebhookEvent
 from app.models.friends import Friend
 from app.models.quota import QuotaDay
-from app.work import QueueState, Work, WorkerState
+from app.pagination import Page
 
 FAILED_WINDOW = timedelta(hours=24)
 
@@ -91,46 +89,10 @@ def daily_sent(session: Session, channel: str, month: str) -> dict[int, int]:
     return {int(day[8:10]): sent for day, sent in rows}
 
 
-@dataclass
-class RqState:
-    """RQ queues, workers and the scheduler heartbeat; ``error`` set when Redis is unreachable."""
-
-    queues: list[QueueState] = field(default_factory=list)
-    workers: list[WorkerState] = field(default_factory=list)
-    heartbeat_age: float | None = None
-    error: str | None = None
-
-
-def rq_state(work: Work) -> RqState:
-    """Queue depths, live workers and seconds since the scheduler's last tick (``app.heartbeat``)."""
-    state = RqState()
-    try:
-        state.queues = work.queues()
-        state.workers = work.workers()
-        state.heartbeat_age = heartbeat.age_seconds()
-    except (RedisError, OSError) as exc:
-        state.error = f"Redis unavailable ({type(exc).__name__})"
-    return state
-
-
 @dataclass(frozen=True)
 class FailedDelivery:
     delivery: Delivery
     friend: Friend
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a list plus what the pager needs."""
-
-    items: list[Any]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max((self.total + self.per_page - 1) // self.per_page, 1)
 
 
 def deliveries_by_status(session: Session, status: str, page: int = 1, per_page: int = 50) -> Page:
