@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -88,6 +89,9 @@ class _Importer:
         user_id = ""
         for name, raw in zip(names, cells, strict=True):
             cell = raw.strip()
+            if "\x00" in cell:  # no database stores it in text
+                self.error(number, name, "the cell contains a NUL character (U+0000): remove it")
+                continue
             if name == "user_id":
                 user_id = cell
                 if not cell or len(cell) > 64:
@@ -185,35 +189,48 @@ def import_csv(session: Session, lines: Iterator[str], now: datetime, *, channel
     """
     importer = _Importer(session, now, channel, field_specs(session))
     reader = csv.reader(lines)
-    try:
-        names = importer.header(next(reader, []))
-        batch: dict[str, _Row] = {}
-        number = 1
-        for number, cells in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in cells):
-                continue
-            parsed = importer.parse(number, names, cells)
-            if parsed is not None:
-                user_id, row = parsed
-                if user_id in batch:  # a later row of the same friend adds to the earlier one
-                    earlier = batch[user_id]
-                    row.attributes = {**earlier.attributes, **row.attributes}
-                    row.tags = earlier.tags + row.tags
-                batch[user_id] = row
-            if len(batch) >= batch_size:
-                if not importer.errors:
-                    importer.write(batch)
-                batch = {}
-                if progress is not None:
-                    progress(number)
-        if batch and not importer.errors:
-            importer.write(batch)
-        if progress is not None:
-            progress(number)
-    except UnicodeDecodeError:
-        importer.error(0, "*", "the file is not UTF-8 text")
-    except csv.Error as exc:
-        importer.error(reader.line_num, "*", f"not a CSV file: {exc}")
+    # the database writes a batch (in its own process) while this thread parses the next one; only
+    # the writer thread touches the session until it is joined
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") as writer:
+        written: Future[None] | None = None
+
+        def hand_on(batch: dict[str, _Row]) -> None:
+            nonlocal written
+            if written is not None:
+                written.result()
+            written = None if importer.errors else writer.submit(importer.write, batch)
+
+        try:
+            names = importer.header(next(reader, []))
+            batch: dict[str, _Row] = {}
+            number = 1
+            for number, cells in enumerate(reader, start=2):
+                if not any(cell.strip() for cell in cells):
+                    continue
+                parsed = importer.parse(number, names, cells)
+                if parsed is not None:
+                    user_id, row = parsed
+                    if user_id in batch:  # a later row of the same friend adds to the earlier one
+                        earlier = batch[user_id]
+                        row.attributes = {**earlier.attributes, **row.attributes}
+                        row.tags = earlier.tags + row.tags
+                    batch[user_id] = row
+                if len(batch) >= batch_size:
+                    hand_on(batch)
+                    batch = {}
+                    if progress is not None:
+                        progress(number)
+            if batch:
+                hand_on(batch)
+            if progress is not None:
+                progress(number)
+        except UnicodeDecodeError:
+            importer.error(0, "*", "the file is not UTF-8 text")
+        except csv.Error as exc:
+            importer.error(reader.line_num, "*", f"not a CSV file: {exc}")
+        finally:
+            if written is not None:
+                written.result()
     if importer.errors:
         raise Invalid(f"import refused: {len(importer.errors)} bad cell(s), nothing was changed", importer.errors)
     return importer.result

@@ -108,3 +108,26 @@ def test_import_takes_a_file_past_the_app_wide_body_limit(client: FlaskClient) -
     rows = "".join(f"U{i:08d},{'x' * 40}\n" for i in range(30_000))  # ~1.5 MiB
     response = _import(client, "user_id,note\n" + rows)
     assert response.status_code == 200 and response.get_json()["created"] == 30_000
+
+
+def test_a_nul_character_is_a_bad_cell_not_a_database_error(client: FlaskClient) -> None:
+    response = _import(client, "user_id,plan\nU1,gold\nU2,go\x00ld\n")
+    assert response.status_code == 422
+    assert response.get_json()["details"] == [
+        {"row": 3, "column": "plan", "message": "the cell contains a NUL character (U+0000): remove it"}]
+    with db.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Friend)) == 0
+
+
+def test_a_bad_cell_after_batches_were_written_still_changes_nothing(client: FlaskClient) -> None:
+    """Batches are written while later rows are parsed; a bad row at the end rolls all of them back."""
+    put_field(client, "age", type="number")
+    rows = "".join(f"U{i:05d},{i % 90},t{i % 3}\n" for i in range(12_000))
+    refused = _import(client, "user_id,age,tags\n" + rows + "Ulast,old,\n")
+    assert refused.status_code == 422 and refused.get_json()["details"][0]["row"] == 12_002
+    with db.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Friend)) == 0
+    accepted = _import(client, "user_id,age,tags\n" + rows)
+    assert accepted.get_json() == {"created": 12_000, "updated": 0, "unchanged": 0}
+    again = _import(client, "user_id,age,tags\n" + rows.replace(",t0\n", ",t0;x\n"))
+    assert again.get_json() == {"created": 0, "updated": 4_000, "unchanged": 8_000}
