@@ -84,20 +84,24 @@ class BoundedJSONProvider(DefaultJSONProvider):
         return data
 
 
-def refuse_nul_in_url(req: Request) -> None:
-    """A NUL in the path or query string cannot name anything; PostgreSQL refuses it in text
-    (an error deep in a query), so it is a 400 at the edge."""
-    if "\x00" in req.path or any("\x00" in key or "\x00" in value for key, value in req.args.items(multi=True)):
-        from werkzeug.exceptions import BadRequest
+def refuse_nul(req: Request) -> None:
+    """A NUL in the path, the query string or a form field cannot name or say anything; PostgreSQL
+    refuses it in text (an error deep in a query), so it is a 400 at the edge. JSON bodies are
+    checked as they are parsed (:class:`BoundedJSONProvider`), CSV cells by the import."""
+    from werkzeug.exceptions import BadRequest
 
+    if "\x00" in req.path or any("\x00" in key or "\x00" in value for key, value in req.args.items(multi=True)):
         raise BadRequest("NUL in the URL")
+    if req.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") and \
+            any("\x00" in key or "\x00" in value for key, value in req.form.items(multi=True)):
+        raise BadRequest("NUL (U+0000) in a form field: remove it and send the form again")
 
 
 def init_app(app: Flask) -> None:
     @app.before_request
     def _refuse_oversized_chunked_body() -> None:
         buffer_chunked_body(request)
-        refuse_nul_in_url(request)
+        refuse_nul(request)
 
     @app.after_request
     def _drain_refused_body(response: Response) -> Response:

@@ -47,3 +47,9 @@ def test_ids_just_past_a_32_bit_integer_are_404_on_both_databases(client: FlaskC
     assert client.post(f"/admin/api/deliveries/{2**31}/retry", headers=admin_headers).status_code == 404
     assert client.post(f"/admin/api/deliveries/{2**31 - 1}/retry", headers=admin_headers).status_code == 404
     assert client.get(f"/admin/api/deliveries?before={2**31}", headers=admin_headers).status_code == 400
+
+
+def test_a_nul_in_a_form_field_is_400_before_any_view_runs(post: Callable[..., Any]) -> None:
+    response = post("/admin/scenarios/upload", {"source": VALID_SCENARIO.replace("name:", "name: a\x00b #"),
+                                                 "source_name": "nul.yaml"})
+    assert response.status_code == 400 and b"NUL (U+0000) in a form field" in response.data
