@@ -17,6 +17,8 @@ MAX_REGEX_CHARS = 1000  # one keyword regex: bounds RE2's compile time and progr
 MAX_REPORTED_ERRORS = 100  # validation errors listed per upload; the rest are counted
 MAX_DB_INTEGER = 2**31 - 1  # ids are INTEGER columns (32-bit on PostgreSQL): a larger one names no row
 MAX_PAGE = 1_000_000  # dashboard pagers: past this a page number is an error, not a query
+MAX_IMPORT_COLUMNS = 500  # columns of a friends CSV (every field and then some); more: 422 at the header
+MAX_COLUMN_NAME_CHARS = 100  # one CSV column name (it becomes an attribute name), as long as a field name
 
 
 class DocumentTooLarge(SteplineError):

@@ -24,6 +24,7 @@ from app.friends import bulk_pg
 from app.friends.errors import Invalid
 from app.friends.fields import FieldSpec, FieldValueError, _bool, coerce
 from app.friends.sql import FRIENDS, TAGS
+from app.limits import MAX_COLUMN_NAME_CHARS, MAX_IMPORT_COLUMNS
 from app.models.friends import FRIEND_ACTIVE
 from app.services.fields import field_specs
 
@@ -70,15 +71,23 @@ class _Importer:
 
     def header(self, names: list[str]) -> list[str]:
         names = [name.strip() for name in names]
+        if len(names) > MAX_IMPORT_COLUMNS:
+            self.error(1, "*", f"{len(names)} columns: at most {MAX_IMPORT_COLUMNS} (user_id, the built-in "
+                               "columns and your fields); split the file by columns")
+            return names
         if "user_id" not in names:
             self.error(1, "user_id", "the header row needs a user_id column")
+        seen: set[str] = set()
         for index, name in enumerate(names):
             if not name:
                 self.error(1, f"#{index + 1}", "empty column name")
-            elif names.index(name) != index:
+            elif len(name) > MAX_COLUMN_NAME_CHARS or "\x00" in name:
+                self.error(1, f"#{index + 1}", f"a column name is 1-{MAX_COLUMN_NAME_CHARS} characters, no NUL")
+            elif name in seen:
                 self.error(1, name, "column appears twice")
             elif name not in COLUMNS and self.specs.get(name) is not None and self.specs[name].archived:
                 self.error(1, name, "the field is archived: restore it before importing into it")
+            seen.add(name)
         return names
 
     def parse(self, number: int, names: list[str], cells: list[str]) -> tuple[str, _Row] | None:
