@@ -10,9 +10,9 @@ from app.admin.api_errors import error_response
 from app.admin.auth import audit_note, current_actor, requires
 from app.current import current_settings
 from app.errors import BadRequest
-from app.extensions import db
 from app.models.base import utcnow
 from app.scenarios.errors import ScenarioInvalid
+from app.services import chats
 from app.services import conversations as service
 from app.services import richmenus as richmenu_service
 from app.work import current_work
@@ -48,8 +48,7 @@ def _limit() -> int:
 def list_messages(user_id: str) -> Response:
     """The newest ``limit`` entries of the friend's chat, oldest first."""
     limit = _limit()
-    with db.session() as session:
-        return jsonify(service.messages_of(session, user_id, limit))
+    return jsonify(chats.messages_of(user_id, limit))
 
 
 @bp.post("/friends/<user_id>/messages")
@@ -72,25 +71,21 @@ def send_messages(user_id: str) -> tuple[Response, int]:
 @requires("viewer")
 def list_handoffs() -> Response:
     """Open handoffs, the longest waiting first."""
-    with db.session() as session:
-        return jsonify(service.open_handoffs(session))
+    return jsonify(chats.open_handoffs())
 
 
 @bp.post("/friends/<user_id>/handoff/close")
 @requires("operator")
 def close_handoff(user_id: str) -> Response:
     """Give the friend back to the bot."""
-    with db.transaction() as session:
-        return jsonify(service.close_handoff(session, user_id, current_actor(), utcnow()))
+    return jsonify(chats.close_handoff(user_id, current_actor(), utcnow()))
 
 
 @bp.get("/friends/<user_id>/conversation")
 @requires("viewer")
 def conversation_state(user_id: str) -> Response:
     """This friend's ``handoff`` and ``rich_menu`` (the fields the friend JSON carries)."""
-    with db.session() as session:
-        friend = service.find_friend(session, user_id)
-        return jsonify({"user_id": friend.user_id, **service.friend_conversation_state(session, friend)})
+    return jsonify(chats.conversation_of(user_id))
 
 
 @bp.put("/richmenus/<menu_id>")
@@ -112,5 +107,4 @@ def put_richmenu(menu_id: str) -> tuple[Response, int]:
 @bp.get("/richmenus")
 @requires("viewer")
 def list_richmenus() -> Response:
-    with db.session() as session:
-        return jsonify(richmenu_service.list_menus(session))
+    return jsonify(richmenu_service.list_menus())

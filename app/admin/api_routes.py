@@ -9,8 +9,6 @@ from flask import Blueprint, Response, request
 
 from app.admin.auth import audit_note, requires
 from app.current import current_settings
-from app.errors import NotFound
-from app.extensions import db
 from app.models.base import utcnow
 from app.services import routes
 
@@ -26,9 +24,7 @@ def _json(payload: Any, status: int = 200) -> Response:
 def put_route(route_id: str) -> Response:
     """``{"name", "actions": [{tag} | {enroll} | {set}], "channel"}`` → the route with ``url`` and ``qr``."""
     body = request.get_json(silent=True)
-    with db.transaction() as session:
-        route, created = routes.put_route(session, route_id, body, utcnow())
-        answer = routes.route_dict(current_settings(), route)
+    answer, created = routes.put_route(current_settings(), route_id, body, utcnow())
     audit_note(route=route_id, created=created)
     return _json(answer, 201 if created else 200)
 
@@ -37,24 +33,18 @@ def put_route(route_id: str) -> Response:
 @requires("viewer")
 def list_routes() -> Response:
     """Every route with visits, logins, new friends and blocked since."""
-    with db.session() as session:
-        return _json(routes.list_routes(session, current_settings()))
+    return _json(routes.list_routes(current_settings()))
 
 
 @bp.get("/routes/<route_id>")
 @requires("viewer")
 def get_route(route_id: str) -> Response:
-    with db.session() as session:
-        found = routes.list_routes(session, current_settings(), route_id)
-    if not found:
-        raise NotFound(f"route {route_id!r} does not exist")
-    return _json(found[0])
+    return _json(routes.get_route(current_settings(), route_id))
 
 
 @bp.delete("/routes/<route_id>")
 @requires("admin")
 def delete_route(route_id: str) -> Response:
-    with db.transaction() as session:
-        routes.delete_route(session, route_id)
+    routes.delete_route(route_id)
     audit_note(route=route_id)
     return _json({"deleted": route_id})

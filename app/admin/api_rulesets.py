@@ -8,7 +8,6 @@ from app.admin.api_errors import error_response
 from app.admin.auth import audit_note, requires
 from app.current import current_settings
 from app.errors import BadRequest
-from app.extensions import db
 from app.models.base import utcnow
 from app.scenarios.errors import ScenarioInvalid
 from app.services import rulesets as service
@@ -39,18 +38,15 @@ def put_ruleset(ruleset_id: str) -> tuple[Response, int]:
         raise BadRequest("body is not UTF-8 text", [{"message": "send the YAML or JSON document as UTF-8"}]) from None
     kind = "json" if text.lstrip().startswith("{") else "yaml"
     name = f"{ruleset_id}.{kind}"
-    (parsed,) = service.validate([(name, text)])
+    (parsed,) = service.parse([(name, text)])
     if parsed.id != ruleset_id:
         raise BadRequest("rule set id does not match the URL", [{
             "file": name, "path": "id", "message": f"the document's id is {parsed.id!r} but the URL names "
                                                    f"{ruleset_id!r}"}])
     if _dry_run():
-        with db.session() as session:
-            service.validate([(name, text)], session, _channels())
-            return jsonify(service.impact(session, parsed.channel, utcnow())), 200
-    with db.transaction() as session:
-        (item,) = service.upload(session, [(name, text)], utcnow(), _channels())
-        body = {"ruleset": service.ruleset_dict(item.ruleset), "action": item.action, "version": item.version}
+        return jsonify(service.upload_impact([(name, text)], utcnow(), _channels())), 200
+    (item,) = service.upload([(name, text)], utcnow(), _channels())
+    body = {"ruleset": item.ruleset, "action": item.action, "version": item.version}
     audit_note(version=item.version, action=item.action)
     return jsonify(body), (201 if item.action == "created" else 200)
 
@@ -58,21 +54,13 @@ def put_ruleset(ruleset_id: str) -> tuple[Response, int]:
 @bp.get("/rulesets")
 @requires("viewer")
 def list_rulesets() -> Response:
-    with db.session() as session:
-        rows = [service.ruleset_dict(r) for r in service.list_rulesets(session, request.args.get("channel"))]
-    return jsonify(rulesets=rows)
+    return jsonify(rulesets=service.list_rulesets(request.args.get("channel")))
 
 
 @bp.get("/rulesets/<ruleset_id>")
 @requires("viewer")
 def get_ruleset(ruleset_id: str) -> Response:
-    with db.session() as session:
-        row = service.get(session, ruleset_id)
-        versions = service.versions(session, ruleset_id)
-        current = next(v for v in versions if v.version == row.version)
-        return jsonify(ruleset=service.ruleset_dict(row), definition=current.definition, source=current.source,
-                       versions=[{"version": v.version, "created_at": v.created_at.isoformat(),
-                                  "source_name": v.source_name} for v in versions])
+    return jsonify(**service.ruleset_detail(ruleset_id))
 
 
 def _dry_run() -> bool:
@@ -83,17 +71,14 @@ def _dry_run() -> bool:
 @requires("admin")
 def publish(ruleset_id: str) -> Response:
     if _dry_run():
-        with db.session() as session:
-            return jsonify(service.impact(session, service.get(session, ruleset_id).channel, utcnow()))
-    with db.transaction() as session:
-        return jsonify(ruleset=service.ruleset_dict(service.set_status(session, ruleset_id, True, utcnow())))
+        return jsonify(service.publish_impact(ruleset_id, utcnow()))
+    return jsonify(ruleset=service.set_status(ruleset_id, True, utcnow()))
 
 
 @bp.post("/rulesets/<ruleset_id>/pause")
 @requires("admin")
 def pause(ruleset_id: str) -> Response:
-    with db.transaction() as session:
-        return jsonify(ruleset=service.ruleset_dict(service.set_status(session, ruleset_id, False, utcnow())))
+    return jsonify(ruleset=service.set_status(ruleset_id, False, utcnow()))
 
 
 @bp.post("/rulesets/<ruleset_id>/resume")
@@ -105,6 +90,5 @@ def resume(ruleset_id: str) -> Response:
 @bp.delete("/rulesets/<ruleset_id>")
 @requires("admin")
 def delete(ruleset_id: str) -> Response:
-    with db.transaction() as session:
-        service.delete(session, ruleset_id)
+    service.delete(ruleset_id)
     return jsonify(deleted=ruleset_id)

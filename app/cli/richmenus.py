@@ -7,7 +7,6 @@ from flask.cli import with_appcontext
 
 from app.cli.scenarios import _reported_errors
 from app.current import current_settings
-from app.extensions import db
 from app.models.base import utcnow
 from app.services import richmenus as service
 
@@ -45,7 +44,6 @@ def validate(paths: tuple[str, ...]) -> None:
 @richmenus_group.command("list")
 def list_command() -> None:
     """Loaded rich menus and how many friends have each linked."""
-    with db.session() as session:
-        for menu in service.list_menus(session):
-            click.echo(f"{menu['id']}\t{menu['line_id']}\tv{menu['version']}\tfriends={menu['friends']}"
-                       + ("\tdefault" if menu["default"] else ""))
+    for menu in service.list_menus():
+        click.echo(f"{menu['id']}\t{menu['line_id']}\tv{menu['version']}\tfriends={menu['friends']}"
+                   + ("\tdefault" if menu["default"] else ""))

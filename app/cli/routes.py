@@ -10,7 +10,6 @@ from flask.cli import AppGroup
 
 from app.config import Settings
 from app.errors import NotFound
-from app.extensions import db
 from app.models.base import utcnow
 from app.services import routes
 
@@ -49,10 +48,8 @@ def put_command(route_id: str, name: str, channel: str, tags: tuple[str, ...], e
     if values:
         actions.append({"set": values})
     try:
-        with db.transaction() as session:
-            route, created = routes.put_route(session, route_id, {"name": name, "channel": channel,
-                                                                  "actions": actions}, utcnow())
-            answer = routes.route_dict(_settings(), route)
+        answer, created = routes.put_route(_settings(), route_id, {"name": name, "channel": channel,
+                                                                   "actions": actions}, utcnow())
     except routes.RouteInvalid as exc:
         raise click.ClickException(f"{exc}: {json.dumps(exc.details, ensure_ascii=False)}") from exc
     click.echo(f"{'created' if created else 'updated'} {route_id}: url {answer['url']} qr {answer['qr']}")
@@ -62,8 +59,7 @@ def put_command(route_id: str, name: str, channel: str, tags: tuple[str, ...], e
 @click.option("--json", "as_json", is_flag=True)
 def list_command(as_json: bool) -> None:
     """Routes with visits, logins, new friends and blocked since."""
-    with db.session() as session:
-        rows = routes.list_routes(session, _settings())
+    rows = routes.list_routes(_settings())
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -77,8 +73,7 @@ def list_command(as_json: bool) -> None:
 @click.argument("route_id")
 def delete_command(route_id: str) -> None:
     try:
-        with db.transaction() as session:
-            routes.delete_route(session, route_id)
+        routes.delete_route(route_id)
     except NotFound as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"deleted {route_id}")

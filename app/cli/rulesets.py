@@ -7,7 +7,6 @@ from flask.cli import with_appcontext
 
 from app.cli.scenarios import _read_files, _reported_errors
 from app.current import current_settings
-from app.extensions import db
 from app.models.base import utcnow
 from app.services import rulesets as service
 
@@ -27,8 +26,8 @@ def _channels() -> set[str]:
 def validate(paths: tuple[str, ...]) -> None:
     """Check rule set files (the same checks as load) without storing anything."""
     files = _read_files(paths)
-    with _reported_errors(), db.session() as session:
-        defs = service.validate(files, session, _channels())
+    with _reported_errors():
+        defs = service.validate(files, _channels())
     for ruleset in defs:
         click.echo(f"ok: {ruleset.id} ({len(ruleset.rules)} rules)")
 
@@ -39,25 +38,24 @@ def validate(paths: tuple[str, ...]) -> None:
 def load(paths: tuple[str, ...]) -> None:
     """Store rule set files atomically (one invalid file changes nothing)."""
     files = _read_files(paths)
-    with _reported_errors(), db.transaction() as session:
-        items = service.upload(session, files, utcnow(), _channels())
-        lines = [f"{item.action}: {item.ruleset.id} v{item.version} ({item.ruleset.status})" for item in items]
-    for line in lines:
-        click.echo(line)
+    with _reported_errors():
+        items = service.upload(files, utcnow(), _channels())
+    for item in items:
+        click.echo(f"{item.action}: {item.ruleset['id']} v{item.version} ({item.ruleset['status']})")
 
 
 @rulesets_group.command("list")
 def list_command() -> None:
     """Every rule set with its status, priority and version."""
-    with db.session() as session:
-        for row in service.list_rulesets(session):
-            click.echo(f"{row.id}\t{row.status}\tpriority={row.priority}\tv{row.version}\t{row.channel}\t{row.name}")
+    for row in service.list_rulesets():
+        click.echo(f"{row['id']}\t{row['status']}\tpriority={row['priority']}\tv{row['version']}\t{row['channel']}"
+                   f"\t{row['name']}")
 
 
 def _set(ruleset_id: str, live: bool) -> None:
-    with _reported_errors(), db.transaction() as session:
-        row = service.set_status(session, ruleset_id, live, utcnow())
-        click.echo(f"{row.id}: {row.status}")
+    with _reported_errors():
+        row = service.set_status(ruleset_id, live, utcnow())
+    click.echo(f"{row['id']}: {row['status']}")
 
 
 @rulesets_group.command("pause")

@@ -1,9 +1,10 @@
-"""Which rich menu a friend has: rows of ``friend_rich_menus`` (no row: the channel default)."""
+"""Which rich menu a friend has: rows of ``friend_rich_menus`` (no row: the channel default); the loaded menus."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -41,3 +42,12 @@ def rich_menus_of(session: Session, friend_ids: list[int]) -> dict[int, str]:
     links = sa.select(FriendRichMenu.friend_id, FriendRichMenu.rich_menu_id).where(
         FriendRichMenu.friend_id.in_(friend_ids))
     return {friend_id: menu for friend_id, menu in session.execute(links)}
+
+
+def menu_summaries(session: Session) -> list[dict[str, Any]]:
+    """Every loaded rich menu with how many friends have it linked (the API's and dashboard's list)."""
+    counts: dict[str, int] = {menu_id: int(n) for menu_id, n in session.execute(
+        sa.select(FriendRichMenu.rich_menu_id, sa.func.count()).group_by(FriendRichMenu.rich_menu_id)).all()}
+    return [{"id": m.id, "name": m.name, "channel": m.channel, "line_id": m.line_id, "default": m.is_default,
+             "version": m.version, "updated_at": m.updated_at.isoformat(), "friends": counts.get(m.id, 0)}
+            for m in session.scalars(sa.select(RichMenu).order_by(RichMenu.id))]

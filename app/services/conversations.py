@@ -1,10 +1,14 @@
-"""Conversations (SPEC §9): the chat log, handoffs and operator messages, for the API, the CLI,
-the dashboard and the jobs.
+"""Conversations (SPEC §9): operator messages, staff notices of handoffs, and the conversation
+state of friends, for the API, the dashboard and the jobs (the chat log and the handoff inbox as
+staff see them are :mod:`app.services.chats`).
 
 An operator message is an outbox row (``operator_messages``) written before anything is sent: the
 client's idempotency key makes a double submit find the same row, the push's retry key is drawn
 before the first attempt, and a sweep finishes rows a killed worker or request left queued. So
 it goes out exactly once. A young unused reply token is spent instead of quota when there is one.
+
+Sending and notifying open their own transactions; the functions taking a ``session`` serve other
+use cases and the jobs inside theirs.
 """
 
 from __future__ import annotations
@@ -44,7 +48,6 @@ from app.models.conversations import (
 )
 from app.models.friends import Friend
 from app.quota import tracker
-from app.scenarios import store as definitions
 from app.scenarios.loader import format_path
 from app.scenarios.messages import Messages
 from app.scenarios.render import render_messages
@@ -60,7 +63,7 @@ Enqueue = Callable[[int], object]  # hands an operator message id to the retry j
 
 
 def find_friend(session: Session, user_id: str, channel: str | None = None, *, lock: bool = False) -> Friend:
-    """The friend by LINE user id (any channel unless named); NotFound otherwise."""
+    """The friend by LINE user id (any channel unless named), in the caller's transaction; NotFound otherwise."""
     statement = sa.select(Friend).where(Friend.user_id == user_id)
     if channel:
         statement = statement.where(Friend.channel == channel)
@@ -72,25 +75,8 @@ def find_friend(session: Session, user_id: str, channel: str | None = None, *, l
     return friend
 
 
-def _step_text(session: Session) -> Callable[[str, int, str, Friend], str | None]:
-    def text(scenario_id: str, version: int, step_id: str, friend: Friend) -> str | None:
-        try:
-            definition = definitions.definition_for(session, scenario_id, version)
-        except NotFound:
-            return None
-        return conversation_log.render_step_text(definition, step_id, friend)
-
-    return text
-
-
-def messages_of(session: Session, user_id: str, limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` chat entries of the friend, oldest first (SPEC §9)."""
-    friend = find_friend(session, user_id)
-    return [e.to_dict() for e in conversation_log.history(session, friend, limit, _step_text(session))]
-
-
 def friend_conversation_state(session: Session, friend: Friend) -> dict[str, Any]:
-    """What this branch adds to the friend JSON: ``handoff`` and ``rich_menu``."""
+    """What this branch adds to the friend JSON: ``handoff`` and ``rich_menu`` (in the caller's transaction)."""
     return {"handoff": handoffs.handoff_state(session, friend.id), "rich_menu": rich_menu_of(session, friend.id)}
 
 
@@ -99,26 +85,6 @@ def friends_conversation_state(session: Session, friend_ids: list[int]) -> dict[
     open_ = handoffs.handoff_states(session, friend_ids)
     menus = rich_menus_of(session, friend_ids)
     return {fid: {"handoff": open_.get(fid), "rich_menu": menus.get(fid)} for fid in friend_ids}
-
-
-def friend_handoff(session: Session, friend_id: int) -> dict[str, Any] | None:
-    """The friend JSON's ``handoff`` field (None: the bot answers)."""
-    return handoffs.handoff_state(session, friend_id)
-
-
-def open_handoffs(session: Session) -> list[dict[str, Any]]:
-    """Open handoffs, the longest waiting first."""
-    return [{"user_id": friend.user_id, "display_name": friend.display_name, "channel": friend.channel,
-             **handoffs.state_dict(handoff)} for handoff, friend in handoffs.open_handoffs(session)]
-
-
-def close_handoff(session: Session, user_id: str, staff: str, now: datetime) -> dict[str, Any]:
-    """Give the friend back to the bot; 404 when no handoff is open."""
-    friend = find_friend(session, user_id, lock=True)
-    handoff = handoffs.close(session, friend, staff=staff, now=now)
-    if handoff is None:
-        raise NotFound(f"friend {user_id!r} has no open handoff")
-    return {"user_id": friend.user_id, "closed_at": now.isoformat(), "closed_by": staff}
 
 
 # --- operator messages -------------------------------------------------------------------------
@@ -292,7 +258,7 @@ NOTIFY_MAX_ATTEMPTS = 10
 Post = Callable[[str, bytes, dict[str, str]], int]  # (url, body, headers) → HTTP status (raises on network errors)
 
 
-def handoff_notice(session: Session, handoff_id: int) -> dict[str, Any] | None:
+def _handoff_notice(session: Session, handoff_id: int) -> dict[str, Any] | None:
     """The JSON staff receive when a friend is handed to them (None: closed or gone meanwhile)."""
     row = session.get(Handoff, handoff_id)
     if row is None or row.closed_at is not None:
@@ -319,7 +285,7 @@ def notify_staff(handoff_id: int, *, settings: Settings, now: datetime, post: Po
         row = session.get(Handoff, handoff_id, with_for_update=True)
         if row is None or row.notified_at is not None:
             return True
-        notice = handoff_notice(session, handoff_id)
+        notice = _handoff_notice(session, handoff_id)
         if notice is None:
             return True
         row.notify_attempts += 1

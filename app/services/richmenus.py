@@ -1,5 +1,6 @@
 """Rich menus (SPEC §9): load definitions onto LINE (menu, image, alias, default), move linked
-friends to a re-loaded menu, link and unlink friends."""
+friends to a re-loaded menu, link and unlink friends. Each function opens its own transactions,
+never holding one across a call to LINE."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.conversations.richmenu_links import DEFAULT
+from app.conversations.richmenu_links import DEFAULT, menu_summaries
 from app.conversations.richmenu_schema import RichMenuDef, image_problem
 from app.errors import BadRequest
 from app.extensions import db
@@ -76,7 +77,7 @@ def load(names: list[str], texts: list[str], *, images: list[bytes | None] | Non
 
 def _load_one(menu: RichMenuDef, data: bytes, kind: str, settings: Settings, now: datetime) -> dict[str, Any]:
     client = line_client(settings, menu.channel)
-    with db.session() as session:
+    with db.read() as session:
         existing = session.get(RichMenu, menu.id)
         linked = list(session.scalars(sa.select(Friend.user_id).join(FriendRichMenu, FriendRichMenu.friend_id ==
                                                                      Friend.id)
@@ -111,13 +112,10 @@ def _load_one(menu: RichMenuDef, data: bytes, kind: str, settings: Settings, now
     return result
 
 
-def list_menus(session: Session) -> list[dict[str, Any]]:
+def list_menus() -> list[dict[str, Any]]:
     """Every loaded rich menu with how many friends have it linked."""
-    counts: dict[str, int] = {menu_id: int(n) for menu_id, n in session.execute(
-        sa.select(FriendRichMenu.rich_menu_id, sa.func.count()).group_by(FriendRichMenu.rich_menu_id)).all()}
-    return [{"id": m.id, "name": m.name, "channel": m.channel, "line_id": m.line_id, "default": m.is_default,
-             "version": m.version, "updated_at": m.updated_at.isoformat(), "friends": counts.get(m.id, 0)}
-            for m in session.scalars(sa.select(RichMenu).order_by(RichMenu.id))]
+    with db.read() as session:
+        return menu_summaries(session)
 
 
 def link_on_line(settings: Settings, channel: str, user_id: str, menu_id: str) -> bool:

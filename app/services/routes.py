@@ -52,23 +52,24 @@ def urls(settings: Settings, route_id: str) -> dict[str, str | None]:
     return {"url": f"{base}/r/{route_id}" if base else None, "qr": f"{base}/r/{route_id}/qr.svg" if base else None}
 
 
-def put_route(session: Session, route_id: str, body: Any, now: datetime) -> tuple[Route, bool]:
-    """Create or replace a route; (route, created). Enrolled scenarios must exist."""
+def put_route(settings: Settings, route_id: str, body: Any, now: datetime) -> tuple[dict[str, Any], bool]:
+    """Create or replace a route; (its JSON, created). Enrolled scenarios must exist."""
     if not valid_route_id(route_id):
         raise RouteInvalid("invalid route id", [{"path": "id", "message": "expected [a-z0-9-]+ (not 'callback')"}])
     definition, problems = parse_route(body)
     if definition is None:
         raise RouteInvalid("invalid route", problems)
-    _check_references(session, definition)
-    route = session.get(Route, route_id)
-    created = route is None
-    if route is None:
-        route = Route(id=route_id, created_at=now, visits=0, logins=0)
-        session.add(route)
-    route.name, route.channel, route.actions, route.updated_at = (definition.name, definition.channel,
-                                                                  actions_json(definition), now)
-    session.flush()
-    return route, created
+    with db.transaction() as session:
+        _check_references(session, definition)
+        route = session.get(Route, route_id)
+        created = route is None
+        if route is None:
+            route = Route(id=route_id, created_at=now, visits=0, logins=0)
+            session.add(route)
+        route.name, route.channel, route.actions, route.updated_at = (definition.name, definition.channel,
+                                                                      actions_json(definition), now)
+        session.flush()
+        return route_dict(settings, route), created
 
 
 def _check_references(session: Session, definition: RouteDef) -> None:
@@ -79,11 +80,13 @@ def _check_references(session: Session, definition: RouteDef) -> None:
         raise RouteInvalid("the route enrolls into a scenario that does not exist", missing)
 
 
-def delete_route(session: Session, route_id: str) -> None:
-    route = session.get(Route, route_id)
-    if route is None:
-        raise NotFound(f"route {route_id!r} does not exist")
-    session.delete(route)
+def delete_route(route_id: str) -> None:
+    """Remove the route; NotFound when there is none. Friends keep the route they came through."""
+    with db.transaction() as session:
+        route = session.get(Route, route_id)
+        if route is None:
+            raise NotFound(f"route {route_id!r} does not exist")
+        session.delete(route)
 
 
 def route_dict(settings: Settings, route: Route, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -94,9 +97,23 @@ def route_dict(settings: Settings, route: Route, counts: dict[str, int] | None =
             "created_at": route.created_at.isoformat(), "updated_at": route.updated_at.isoformat()}
 
 
-def list_routes(session: Session, settings: Settings, route_id: str | None = None) -> list[dict[str, Any]]:
+def list_routes(settings: Settings) -> list[dict[str, Any]]:
     """Routes with visits, logins, new friends (not friends before the login) and how many of the
     friends who came through them have blocked the account since."""
+    with db.read() as session:
+        return _routes_with_counts(session, settings)
+
+
+def get_route(settings: Settings, route_id: str) -> dict[str, Any]:
+    """One route as :func:`list_routes` shows it; NotFound when there is none."""
+    with db.read() as session:
+        found = _routes_with_counts(session, settings, route_id)
+    if not found:
+        raise NotFound(f"route {route_id!r} does not exist")
+    return found[0]
+
+
+def _routes_with_counts(session: Session, settings: Settings, route_id: str | None = None) -> list[dict[str, Any]]:
     statement = sa.select(Route).order_by(Route.id)
     if route_id is not None:
         statement = statement.where(Route.id == route_id)
@@ -274,7 +291,7 @@ def qr_svg(settings: Settings, route_id: str) -> str:
 
     import segno
 
-    with db.session() as session:
+    with db.read() as session:
         if session.get(Route, route_id) is None:
             raise NotFound(f"route {route_id!r} does not exist")
     url = urls(settings, route_id)["url"]

@@ -46,7 +46,7 @@ def _seed_contacts() -> int:
         segments.put_segment(session, "vip", {"name": "VIP のお客さま", "filter": {"tag": "vip"}}, now)
         segments.put_segment(session, "gold-members", {"name": "ゴールド会員", "filter": {"all": [
             {"attribute": "plan", "eq": "gold"}, {"attribute": "member", "eq": True}]}}, now)
-        rulesets.upload(session, [("base.yaml", RULES.read_text(encoding="utf-8"))], now)
+    rulesets.upload([("base.yaml", RULES.read_text(encoding="utf-8"))], now)
     seed_activity("welcome")
     with db.transaction() as session:
         friends = list(session.scalars(sa.select(Friend).order_by(Friend.id)))

@@ -10,14 +10,11 @@ from werkzeug.wrappers import Response
 
 from app.admin.auth import current_actor, requires
 from app.admin.dashboard.blueprint import bp
-from app.conversations.handoffs import count_open
 from app.current import current_settings
 from app.errors import SteplineError
-from app.extensions import db
 from app.models.base import utcnow
-from app.models.friends import Friend
+from app.services import chats
 from app.services import conversations as service
-from app.services import richmenus as richmenu_service
 from app.services import rulesets as ruleset_service
 from app.work import current_work
 
@@ -30,27 +27,19 @@ def _waiting_badge() -> dict[str, Any]:
     """The inbox badge on every page: how many friends wait for staff."""
     if request.blueprint != "dashboard" or request.endpoint in ("dashboard.login", "dashboard.static"):
         return {}
-    with db.read() as session:
-        return {"handoffs_waiting": count_open(session)}
-
-
-def _friend(session: Any, friend_id: int) -> Friend:
-    row = session.get(Friend, friend_id)
-    if row is None:
-        abort(404, description=f"friend {friend_id} does not exist")
-    return row
+    return {"handoffs_waiting": chats.waiting_count()}
 
 
 @bp.route("/friends/<int:friend_id>/chat")
 @requires("viewer")
 def chat(friend_id: int) -> str:
     """The friend's conversation, oldest first, with who sent what; a form to answer."""
-    with db.session() as session:
-        friend = _friend(session, friend_id)
-        entries = service.messages_of(session, friend.user_id, CHAT_PAGE)
-        state = service.friend_conversation_state(session, friend)
-    return render_template("dashboard/chat.html", section="inbox", friend=friend, entries=entries,
-                           handoff=state["handoff"], rich_menu=state["rich_menu"], nonce=secrets.token_urlsafe(16))
+    try:
+        found = chats.chat(friend_id, CHAT_PAGE)
+    except chats.UnknownFriend as exc:
+        abort(404, description=str(exc))
+    return render_template("dashboard/chat.html", section="inbox", friend=found.friend, entries=found.entries,
+                           handoff=found.handoff, rich_menu=found.rich_menu, nonce=secrets.token_urlsafe(16))
 
 
 @bp.route("/friends/<int:friend_id>/chat", methods=["POST"])
@@ -58,8 +47,10 @@ def chat(friend_id: int) -> str:
 def chat_send(friend_id: int) -> Response:
     """Send the typed text; the form's nonce is the idempotency key (a double submit sends once)."""
     text = request.form.get("text", "").strip()
-    with db.session() as session:
-        user_id = _friend(session, friend_id).user_id
+    try:
+        user_id = chats.user_id_of(friend_id)
+    except chats.UnknownFriend as exc:
+        abort(404, description=str(exc))
     if not text:
         flash("Type a message first.", "error")
         return redirect(url_for("dashboard.chat", friend_id=friend_id))
@@ -82,9 +73,10 @@ def chat_send(friend_id: int) -> Response:
 def handoff_close(friend_id: int) -> Response:
     """Give the friend back to the bot."""
     try:
-        with db.transaction() as session:
-            service.close_handoff(session, _friend(session, friend_id).user_id, current_actor(), utcnow())
+        chats.close_friend_handoff(friend_id, current_actor(), utcnow())
         flash("The bot answers this friend again.", "success")
+    except chats.UnknownFriend as exc:
+        abort(404, description=str(exc))
     except SteplineError as exc:
         flash(str(exc), "error")
     return redirect(request.form.get("next") or url_for("dashboard.chat", friend_id=friend_id))
@@ -94,20 +86,16 @@ def handoff_close(friend_id: int) -> Response:
 @requires("viewer")
 def inbox() -> str:
     """Open handoffs, the longest waiting first."""
-    with db.session() as session:
-        waiting = service.open_handoffs(session)
-        ids = {f.user_id: f.id for f in session.query(Friend).filter(Friend.user_id.in_([w["user_id"]
-                                                                                         for w in waiting]))}
-    return render_template("dashboard/inbox.html", section="inbox", waiting=waiting, friend_ids=ids)
+    found = chats.inbox()
+    return render_template("dashboard/inbox.html", section="inbox", waiting=found.waiting,
+                           friend_ids=found.friend_ids)
 
 
 @bp.route("/rulesets")
 @requires("viewer")
 def rulesets() -> str:
     """Rule sets (自動応答) and rich menus."""
-    with db.session() as session:
-        rows = ruleset_service.list_rulesets(session)
-        menus = richmenu_service.list_menus(session)
+    rows, menus = ruleset_service.rulesets_and_menus()
     return render_template("dashboard/rulesets.html", section="rulesets", rulesets=rows, menus=menus)
 
 
@@ -118,8 +106,7 @@ def ruleset_action(ruleset_id: str, action: str) -> Response:
     if action not in ("pause", "publish"):
         abort(404)
     try:
-        with db.transaction() as session:
-            ruleset_service.set_status(session, ruleset_id, action == "publish", utcnow())
+        ruleset_service.set_status(ruleset_id, action == "publish", utcnow())
         flash(f"Rule set {ruleset_id}: {'live' if action == 'publish' else 'paused'}.", "success")
     except SteplineError as exc:
         flash(str(exc), "error")

@@ -193,3 +193,12 @@ def test_dry_run_changes_nothing(client: FlaskClient, admin_headers: dict[str, s
     answer = client.put("/admin/api/rulesets/base?dry_run=1", data=RULESET, headers=admin_headers)
     assert answer.status_code == 200 and answer.json["would_enroll"] == 0 and answer.json["messages_due_now"] == 0
     assert client.get("/admin/api/rulesets", headers=admin_headers).json["rulesets"] == []
+
+
+def test_publish_dry_run_leaves_a_paused_ruleset_paused(client: FlaskClient, admin_headers: dict[str, str]) -> None:
+    paused = RULESET.replace("status: live", "status: paused")
+    assert client.put("/admin/api/rulesets/base", data=paused, headers=admin_headers).status_code == 201
+    answer = client.post("/admin/api/rulesets/base/publish?dry_run=1", headers=admin_headers)
+    assert answer.status_code == 200 and answer.json["would_enroll"] == 0
+    assert client.get("/admin/api/rulesets/base", headers=admin_headers).json["ruleset"]["status"] == "paused"
+    assert client.post("/admin/api/rulesets/nothing/publish?dry_run=1", headers=admin_headers).status_code == 404

@@ -19,7 +19,7 @@ from app.extensions import db
 from app.models.base import utcnow
 from app.models.conversations import Handoff
 from app.models.delivery import Enrollment
-from app.services import conversations
+from app.services import chats, conversations
 from tests.factories import T0, add_enrollment, add_friend, add_scenario, scenario_doc
 from tests.integration.conversations.conftest import USER, incoming, reply_texts
 
@@ -57,8 +57,7 @@ def test_messages_during_handoff_are_logged() -> None:
     _setup()
     incoming(USER, text="担当者")
     incoming(USER, text="返品したいです", at=T0 + timedelta(minutes=6))
-    with db.session() as session:
-        log = conversations.messages_of(session, USER, 10)
+    log = chats.messages_of(USER, 10)
     assert [(e["direction"], e["kind"], e["text"]) for e in log] == [
         ("in", "message", "担当者"), ("out", "reply", "担当者におつなぎします"), ("in", "message", "返品したいです")]
 
@@ -75,20 +74,18 @@ def test_pause_steps_holds_them_until_closed() -> None:
     incoming(USER, text="担当者")
     with db.session() as session:
         assert session.scalar(sa.select(Enrollment.next_run_at).where(Enrollment.id == eid)) is None
-        [waiting] = conversations.open_handoffs(session)
+    [waiting] = chats.open_handoffs()
     assert (waiting["user_id"], waiting["note"], waiting["pause_steps"]) == (USER, "返品の相談", True)
-    with db.transaction() as session:
-        conversations.close_handoff(session, USER, "staff@example.com", T0 + timedelta(minutes=30))
+    chats.close_handoff(USER, "staff@example.com", T0 + timedelta(minutes=30))
     with db.session() as session:
         assert session.scalar(sa.select(Enrollment.next_run_at).where(Enrollment.id == eid)) == T0 + timedelta(hours=1)
-        assert conversations.open_handoffs(session) == []
+    assert chats.open_handoffs() == []
 
 
 def test_closing_gives_the_friend_back_to_the_bot() -> None:
     _setup()
     incoming(USER, text="担当者")
-    with db.transaction() as session:
-        conversations.close_handoff(session, USER, "admin", T0 + timedelta(minutes=7))
+    chats.close_handoff(USER, "admin", T0 + timedelta(minutes=7))
     assert reply_texts(incoming(USER, text="メニュー", at=T0 + timedelta(minutes=8))) == ["menu"]
 
 

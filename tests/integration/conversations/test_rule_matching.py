@@ -39,8 +39,7 @@ def _friend_in(status: str = "active", stop_reason: str | None = None) -> int:
 
 
 def _ruleset(doc: str, name: str = "rules/base.yaml") -> None:
-    with db.transaction() as session:
-        rulesets.upload(session, [(name, doc)], utcnow())
+    rulesets.upload([(name, doc)], utcnow())
 
 
 BASE_RULESET = """

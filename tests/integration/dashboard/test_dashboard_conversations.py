@@ -76,3 +76,17 @@ def test_rulesets_page_lists_and_pauses(admin: FlaskClient, post: Callable[..., 
     assert "基本" in admin.get("/admin/rulesets").get_data(as_text=True)
     post("/admin/rulesets/base/pause")
     assert "status-paused" in admin.get("/admin/rulesets").get_data(as_text=True)
+
+
+def test_an_unknown_friend_answers_the_dashboards_404_page(admin: FlaskClient, post: Callable[..., Any]) -> None:
+    for answer in (admin.get("/admin/friends/999999/chat"), post("/admin/friends/999999/chat", {"text": "hi"}),
+                   post("/admin/friends/999999/handoff/close")):
+        assert (answer.status_code, answer.mimetype) == (404, "text/html")
+        assert "friend 999999 does not exist" in answer.get_data(as_text=True)
+
+
+def test_closing_without_an_open_handoff_flashes_why(admin: FlaskClient, post: Callable[..., Any]) -> None:
+    fid = make_friend("鈴木", user_id=USER)
+    assert post(f"/admin/friends/{fid}/handoff/close", {"next": "/admin/inbox"}).status_code == 302
+    page = admin.get("/admin/inbox").get_data(as_text=True)
+    assert "flash-error" in page and "has no open handoff" in page
