@@ -21,6 +21,14 @@ def open_handoff(session: Session, friend_id: int) -> Handoff | None:
                                                     Handoff.closed_at.is_(None))).first()
 
 
+def waiting_friends(session: Session, friend_ids: list[int]) -> set[int]:
+    """Which of these friends have an open handoff (one query for a worker's batch)."""
+    if not friend_ids:
+        return set()
+    return set(session.scalars(sa.select(Handoff.friend_id).where(Handoff.friend_id.in_(friend_ids),
+                                                                  Handoff.closed_at.is_(None))))
+
+
 def handoff_state(session: Session, friend_id: int) -> dict[str, Any] | None:
     """The friend JSON's ``handoff`` field: None when the bot answers, else the open handoff."""
     handoff = open_handoff(session, friend_id)

@@ -103,18 +103,21 @@ def _works_during_handoff(rule: s.RuleDef) -> bool:
 def on_incoming(session: Session, friend: Friend, *, event_id: int, reply_token: str | None, text: str | None,
                 postback: str | None, at: datetime, now: datetime,
                 effects: Effects | None = None,
-                logged: ConversationMessage | None = None) -> list[dict[str, Any]] | None:
+                logged: ConversationMessage | None = None,
+                waiting: bool | None = None) -> list[dict[str, Any]] | None:
     """Apply the first matching rule: the friend's live scenarios' rules (highest priority first),
     then the channel's live rule sets (highest priority first).
 
     While a handoff is open only rules that stop or opt out act. Without a match, a text may start
     a keyword-triggered scenario. Returns the rendered reply messages when there is a reply token
-    to answer with, else None; the reply is logged and the token marked used.
+    to answer with, else None; the reply is logged and the token marked used. ``waiting``: whether
+    the friend has an open handoff, when the caller already knows (None: look it up).
     """
     effects = effects if effects is not None else Effects()
     if text is not None:
         record_step_reply(session, friend, event_id=event_id, at=at)
-    waiting = handoffs.open_handoff(session, friend.id) is not None
+    if waiting is None:
+        waiting = handoffs.open_handoff(session, friend.id) is not None
     for source in rule_sources(session, friend):
         rule = match_rule(source.rules, text=text, postback=postback)
         if rule is None:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.conversations import log as conversation_log
+from app.conversations.handoffs import waiting_friends
 from app.delivery import enrollment
 from app.delivery.blocking import stop_for_block
 from app.delivery.rules import Effects, on_incoming
@@ -120,8 +121,10 @@ def _handle_chunk(friends: list[FriendKey], clock: Callable[[], datetime], *, li
         locked = {(channel, user_id): friend for channel, user_ids in pending.by_channel(friends).items()
                   for user_id, friend in friend_state.lock_friends(session, channel, user_ids, now).items()}
         events = pending.pending_events_of(session, friends)  # after the locks: what another worker left
-        results = [(key, _process(session, locked[key], events.get(key, []), now, display_name=names.get(key)))
-                   for key in friends]
+        batch = _Batch(waiting=waiting_friends(session, [friend.id for friend in locked.values()]),
+                       isolate=len(friends) == 1)
+        results = [(key, _process(session, locked[key], events.get(key, []), now, display_name=names.get(key),
+                                  batch=batch)) for key in friends]
     _in_parallel([lambda key=key, result=result: _send_replies(line(key[0]), result.replies)  # type: ignore[misc]
                   for key, result in results if result.replies])
     for (channel, user_id), result in results:
@@ -192,20 +195,34 @@ def process_friend_events(
     return _process(session, friend, pending.pending_events(session, channel, user_id), now, display_name=display_name)
 
 
+@dataclass
+class _Batch:
+    """What one write transaction knows about its friends: who has an open handoff (read once,
+    kept up to date by the batch's own rules), and whether each event runs in a savepoint.
+
+    A batch of several friends runs without savepoints (two round trips an event): an event that
+    fails rolls the whole batch back, and :func:`handle_pending_friends` runs it again one friend
+    at a time, isolated, so the bad event is marked failed and the others go through."""
+
+    waiting: set[int] | None = None
+    isolate: bool = True
+
+
 def _process(session: Session, friend: Friend, events: list[WebhookEvent], now: datetime, *,
-             display_name: str | None = None) -> ProcessResult:
-    """Apply a locked friend's pending events, oldest first; each event is isolated in a savepoint."""
+             display_name: str | None = None, batch: _Batch | None = None) -> ProcessResult:
+    """Apply a locked friend's pending events, oldest first."""
+    batch = batch or _Batch()
     if display_name:
         friend.display_name = display_name
     result = ProcessResult()
     for event in events:
+        if not batch.isolate:
+            _settle(result, event, _apply(session, friend, event, now, result.effects, batch), now)
+            continue
         try:
             with session.begin_nested():
-                reply = _apply(session, friend, event, now, result.effects)
-                event.status, event.error, event.processed_at = EVENT_PROCESSED, None, now
-            result.processed += 1
-            if reply:
-                result.replies.append(reply)
+                reply = _apply(session, friend, event, now, result.effects, batch)
+            _settle(result, event, reply, now)
         except Exception as exc:  # noqa: BLE001 - one bad event must not block the friend's others
             log.exception("event %s for friend %s failed", event.webhook_event_id, friend.id)
             event.status, event.error, event.processed_at = EVENT_FAILED, f"{type(exc).__name__}: {exc}", now
@@ -213,8 +230,15 @@ def _process(session: Session, friend: Friend, events: list[WebhookEvent], now: 
     return result
 
 
+def _settle(result: ProcessResult, event: WebhookEvent, reply: PendingReply | None, now: datetime) -> None:
+    event.status, event.error, event.processed_at = EVENT_PROCESSED, None, now
+    result.processed += 1
+    if reply:
+        result.replies.append(reply)
+
+
 def _apply(session: Session, friend: Friend, event: WebhookEvent, now: datetime,
-           effects: Effects) -> PendingReply | None:
+           effects: Effects, batch: _Batch) -> PendingReply | None:
     payload = event.payload
     if event.type == "follow":
         change = friend_state.apply_follow(friend, event.timestamp)
@@ -233,10 +257,10 @@ def _apply(session: Session, friend: Friend, event: WebhookEvent, now: datetime,
             enrollment.on_start_field_changed(session, friend, "last_message_at", now)
         message = payload.get("message") or {}
         text = message.get("text") if message.get("type") == "text" else None
-        return _on_incoming(session, friend, event, text=text, postback=None, now=now, effects=effects)
+        return _on_incoming(session, friend, event, text=text, postback=None, now=now, effects=effects, batch=batch)
     if event.type == "postback":
         data = (payload.get("postback") or {}).get("data")
-        return _on_incoming(session, friend, event, text=None, postback=data, now=now, effects=effects)
+        return _on_incoming(session, friend, event, text=None, postback=data, now=now, effects=effects, batch=batch)
     return None
 
 
@@ -249,14 +273,18 @@ def _on_follow(session: Session, friend: Friend, event: WebhookEvent, change: fr
 
 
 def _on_incoming(session: Session, friend: Friend, event: WebhookEvent, *, text: str | None,
-                 postback: str | None, now: datetime, effects: Effects) -> PendingReply | None:
+                 postback: str | None, now: datetime, effects: Effects, batch: _Batch) -> PendingReply | None:
     """Log the message, run keyword / postback rules; a reply is answered with the event's token
     after the commit."""
     reply_token = event.payload.get("replyToken") if event.mode != "standby" else None
     logged = conversation_log.log_incoming(session, friend, event_type=event.type, payload=event.payload,
                                            event_id=event.id, at=event.timestamp, reply_token=reply_token)
+    opened = len(effects.handoffs_opened)
     messages = on_incoming(session, friend, event_id=event.id, reply_token=reply_token, text=text,
-                           postback=postback, at=event.timestamp, now=now, effects=effects, logged=logged)
+                           postback=postback, at=event.timestamp, now=now, effects=effects, logged=logged,
+                           waiting=None if batch.waiting is None else friend.id in batch.waiting)
+    if batch.waiting is not None and len(effects.handoffs_opened) > opened:
+        batch.waiting.add(friend.id)  # the friend's next events in this batch wait for staff too
     if messages and reply_token:
         return PendingReply(reply_token, messages, event.webhook_event_id)
     return None
