@@ -60,7 +60,9 @@ def summarize(messages: list[dict[str, Any]]) -> str:
 
 def log_incoming(session: Session, friend: Friend, *, event_type: str, payload: dict[str, Any], event_id: int,
                  at: datetime, reply_token: str | None) -> ConversationMessage:
-    """Keep an incoming message or postback (a sticker, image or file as metadata only)."""
+    """An incoming message or postback to keep (a sticker, image or file as metadata only), not
+    yet added: :func:`app.delivery.rules.on_incoming` adds it once it knows whether a rule spent
+    its reply token, so the row is written once, never inserted and then updated."""
     if event_type == "postback":
         postback = payload.get("postback") or {}
         kind, text, meta = KIND_POSTBACK, postback.get("data"), ({"params": postback["params"]}
@@ -74,7 +76,6 @@ def log_incoming(session: Session, friend: Friend, *, event_type: str, payload: 
             meta = None
     row = ConversationMessage(friend_id=friend.id, at=at, direction=DIRECTION_IN, kind=kind, text=text, meta=meta,
                               event_id=event_id, reply_token=reply_token, token_used=reply_token is None)
-    session.add(row)
     return row
 
 

@@ -113,7 +113,18 @@ def on_incoming(session: Session, friend: Friend, *, event_id: int, reply_token:
     to answer with, else None; the reply is logged and the token marked used. ``waiting``: whether
     the friend has an open handoff, when the caller already knows (None: look it up).
     """
-    effects = effects if effects is not None else Effects()
+    try:
+        return _answer(session, friend, event_id=event_id, reply_token=reply_token, text=text, postback=postback,
+                       at=at, now=now, effects=effects if effects is not None else Effects(), logged=logged,
+                       waiting=waiting)
+    finally:
+        if logged is not None and logged not in session:
+            session.add(logged)
+
+
+def _answer(session: Session, friend: Friend, *, event_id: int, reply_token: str | None, text: str | None,
+            postback: str | None, at: datetime, now: datetime, effects: Effects,
+            logged: ConversationMessage | None, waiting: bool | None) -> list[dict[str, Any]] | None:
     if text is not None:
         record_step_reply(session, friend, event_id=event_id, at=at)
     if waiting is None:
@@ -129,13 +140,14 @@ def on_incoming(session: Session, friend: Friend, *, event_id: int, reply_token:
         reply = apply_actions(session, friend, source.enrollment, source.scenario, rule.do, at=at, now=now,
                               effects=effects, source=source.label)
         if reply and reply_token:
+            if logged is not None:  # added before the reply's row: the log keeps their order
+                logged.token_used = True
+                session.add(logged)
+            else:
+                conversation_log.mark_token_used(session, event_id)
             conversation_log.log_outgoing(session, friend.id, KIND_REPLY, reply, at,
                                           scenario_id=source.enrollment.scenario_id if source.enrollment else None,
                                           ruleset_id=source.ruleset_id, event_id=event_id)
-            if logged is not None:
-                logged.token_used = True
-            else:
-                conversation_log.mark_token_used(session, event_id)
             return reply
         return None
     if text is not None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.dialect import among
 from app.models.delivery import ENROLLMENT_ACTIVE, Enrollment
-from app.models.events import WebhookEvent
+from app.models.events import EVENT_PROCESSED, WebhookEvent
 from app.models.friends import Friend
 from app.scenarios import matching
 from app.scenarios.rule_defs import KeywordWhen
@@ -31,6 +32,15 @@ def pending_events(session: Session, channel: str, user_id: str) -> list[Webhook
             .order_by(WebhookEvent.timestamp, WebhookEvent.id)
         )
     )
+
+
+def mark_processed(session: Session, event_ids: Sequence[int], now: datetime) -> None:
+    """Settle a batch's processed events in one statement (not one UPDATE an event). The loaded
+    rows are not refreshed: nothing reads them again in this transaction."""
+    if event_ids:
+        session.execute(sa.update(WebhookEvent).where(WebhookEvent.id.in_(event_ids))
+                        .values(status=EVENT_PROCESSED, error=None, processed_at=now)
+                        .execution_options(synchronize_session=False))
 
 
 FriendKey = tuple[str, str]  # (channel, user_id)

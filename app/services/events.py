@@ -24,7 +24,7 @@ from app.delivery.rules import Effects, on_incoming
 from app.events import friend_state, ledger, pending
 from app.extensions import db
 from app.line.client import LineClient
-from app.models.events import EVENT_FAILED, EVENT_PROCESSED, WebhookEvent
+from app.models.events import EVENT_FAILED, WebhookEvent
 from app.models.friends import Friend
 from app.scenarios.matching import using_precomputed
 from app.services import routes
@@ -49,6 +49,7 @@ class PendingReply:
 class ProcessResult:
     processed: int = 0
     failed: int = 0
+    settled: list[int] = field(default_factory=list)  # ids of the processed events, still to mark
     replies: list[PendingReply] = field(default_factory=list)
     effects: Effects = field(default_factory=Effects)  # rich menu links and handoffs to tell LINE / staff about
 
@@ -125,6 +126,7 @@ def _handle_chunk(friends: list[FriendKey], clock: Callable[[], datetime], *, li
                        isolate=len(friends) == 1)
         results = [(key, _process(session, locked[key], events.get(key, []), now, display_name=names.get(key),
                                   batch=batch)) for key in friends]
+        pending.mark_processed(session, [i for _, result in results for i in result.settled], now)
     _in_parallel([lambda key=key, result=result: _send_replies(line(key[0]), result.replies)  # type: ignore[misc]
                   for key, result in results if result.replies])
     for (channel, user_id), result in results:
@@ -192,7 +194,10 @@ def process_friend_events(
 ) -> ProcessResult:
     """Apply every pending event of one friend; each event is isolated in a savepoint."""
     friend = friend_state.lock_friend(session, channel, user_id, now)
-    return _process(session, friend, pending.pending_events(session, channel, user_id), now, display_name=display_name)
+    result = _process(session, friend, pending.pending_events(session, channel, user_id), now,
+                      display_name=display_name)
+    pending.mark_processed(session, result.settled, now)
+    return result
 
 
 @dataclass
@@ -217,12 +222,12 @@ def _process(session: Session, friend: Friend, events: list[WebhookEvent], now: 
     result = ProcessResult()
     for event in events:
         if not batch.isolate:
-            _settle(result, event, _apply(session, friend, event, now, result.effects, batch), now)
+            _settle(result, event, _apply(session, friend, event, now, result.effects, batch))
             continue
         try:
             with session.begin_nested():
                 reply = _apply(session, friend, event, now, result.effects, batch)
-            _settle(result, event, reply, now)
+            _settle(result, event, reply)
         except Exception as exc:  # noqa: BLE001 - one bad event must not block the friend's others
             log.exception("event %s for friend %s failed", event.webhook_event_id, friend.id)
             event.status, event.error, event.processed_at = EVENT_FAILED, f"{type(exc).__name__}: {exc}", now
@@ -230,8 +235,8 @@ def _process(session: Session, friend: Friend, events: list[WebhookEvent], now: 
     return result
 
 
-def _settle(result: ProcessResult, event: WebhookEvent, reply: PendingReply | None, now: datetime) -> None:
-    event.status, event.error, event.processed_at = EVENT_PROCESSED, None, now
+def _settle(result: ProcessResult, event: WebhookEvent, reply: PendingReply | None) -> None:
+    result.settled.append(event.id)  # marked processed with the batch's others (pending.mark_processed)
     result.processed += 1
     if reply:
         result.replies.append(reply)
