@@ -108,3 +108,9 @@ def test_import_takes_a_file_past_the_app_wide_body_limit(client: FlaskClient) -
     rows = "".join(f"U{i:08d},{'x' * 40}\n" for i in range(30_000))  # ~1.5 MiB
     response = _import(client, "user_id,note\n" + rows)
     assert response.status_code == 200 and response.get_json()["created"] == 30_000
+
+
+def test_an_export_failing_after_the_check_gives_the_window_back(client: FlaskClient) -> None:
+    store_friend("U1")
+    assert _export(client, select={"segment": "nope"}).status_code == 404  # the segment is looked up while writing
+    assert _export(client).status_code == 200
