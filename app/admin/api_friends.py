@@ -12,7 +12,7 @@ from flask import Blueprint, Response, request, send_file
 from app.admin.api_errors import error_response
 from app.admin.auth import audit_note, current_actor, requires
 from app.errors import BadRequest
-from app.extensions import db, redis_handle
+from app.extensions import redis_handle
 from app.models.base import utcnow
 from app.services import contacts as service
 from app.services import friend_export, friend_import
@@ -40,18 +40,14 @@ def json_body() -> Any:
 def search_friends() -> Response:
     """``?q=&filter=<JSON>&segment=<id>&page=1&per_page=100`` → ``{"total", "page", "friends"}``."""
     page, per_page = service.page_numbers(request.args.get("page"), request.args.get("per_page"))
-    with db.transaction() as session:
-        criteria = service.Criteria(service.query_values(request.args.get("q")),
-                                    filter=service.parse_filter_text(session, request.args.get("filter")),
-                                    segment=request.args.get("segment") or None)
-        return json_response(service.search(session, criteria, page, per_page, utcnow()))
+    return json_response(service.search(request.args.get("q"), request.args.get("filter"), request.args.get("segment"),
+                                        page, per_page, utcnow()))
 
 
 @bp.get("/friends/<user_id>")
 @requires("viewer")
 def get_friend(user_id: str) -> Response:
-    with db.transaction() as session:
-        return json_response(service.get_friend(session, user_id, request.args.get("channel")))
+    return json_response(service.get_friend(user_id, request.args.get("channel")))
 
 
 @bp.patch("/friends/<user_id>")
@@ -59,8 +55,7 @@ def get_friend(user_id: str) -> Response:
 def patch_friend(user_id: str) -> Response:
     """``{"attributes": {"k": v | null}, "add_tags", "remove_tags", "opted_out"}`` → the friend."""
     body = json_body()
-    with db.transaction() as session:
-        friend = service.patch_friend(session, user_id, body, utcnow(), request.args.get("channel"))
+    friend = service.patch_friend(user_id, body, utcnow(), request.args.get("channel"))
     audit_note(user_id=user_id, changed=sorted(body) if isinstance(body, dict) else [])
     return json_response(friend)
 
@@ -76,10 +71,7 @@ def bulk() -> Response:
     request.max_content_length = BULK_MAX_BYTES
     body = json_body()
     dry_run = _dry_run()
-    with db.transaction() as session:
-        result = service.bulk(session, body, utcnow(), dry_run=dry_run)
-        if dry_run:
-            session.rollback()
+    result = service.bulk(body, utcnow(), dry_run=dry_run)
     if not dry_run:
         audit_note(action=body.get("action"), value=body.get("value"), select=_select_kind(body),
                    matched=result["matched"], changed=result["changed"])
@@ -97,9 +89,8 @@ def import_friends() -> Response:
     """``text/csv`` body: upsert friends; 422 with every bad cell and nothing changed."""
     request.max_content_length = IMPORT_MAX_BYTES
     stream = request.files["file"].stream if "file" in request.files else request.stream
-    with db.transaction() as session:
-        result = friend_import.import_csv(session, friend_import.text_lines(stream), utcnow(),  # type: ignore[arg-type]
-                                          channel=request.args.get("channel", "default"))
+    result = friend_import.import_csv(friend_import.text_lines(stream), utcnow(),  # type: ignore[arg-type]
+                                      channel=request.args.get("channel", "default"))
     audit_note(**result.to_dict())
     return json_response(result.to_dict())
 
@@ -121,9 +112,8 @@ def export_friends() -> Response | tuple[Response, int]:
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object", [{"message": 'send {"reason": ..., "password": ...}'}])
     reason, password = friend_export.check_request(body.get("reason"), body.get("password"))
-    with db.transaction() as session:  # check the selection and the columns before spending the window
-        criteria = service.selection(session, body.get("select"))
-        columns = friend_export.export_columns(session, body.get("fields"))
+    # the selection and the columns are checked before the window is spent
+    criteria, columns = friend_export.check_export(body.get("select"), body.get("fields"))
     try:
         wait = _throttle(current_actor())
     except redis.RedisError:
@@ -134,8 +124,7 @@ def export_friends() -> Response | tuple[Response, int]:
         return response, status
     target = tempfile.TemporaryFile()  # noqa: SIM115 - closed by send_file when the response ends
     try:
-        with db.transaction() as session:
-            rows = friend_export.write_export(session, criteria, columns, password, target, utcnow())
+        rows = friend_export.write_export(criteria, columns, password, target, utcnow())
     except BaseException:
         target.close()
         redis_handle.client.delete(EXPORT_KEY.format(actor=current_actor()))  # nothing was exported

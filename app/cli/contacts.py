@@ -11,7 +11,6 @@ from flask.cli import AppGroup
 
 from app.admin.auth import audit_note
 from app.cli.scenarios import _reported_errors
-from app.extensions import db
 from app.friends.errors import Invalid
 from app.models.base import utcnow
 from app.services import contacts, friend_export, friend_import
@@ -30,11 +29,10 @@ def fields_group() -> None:
 @click.option("--all", "include_archived", is_flag=True, help="include archived fields")
 def fields_list(include_archived: bool) -> None:
     """Fields in display order."""
-    with db.session() as session:
-        for field in fields_service.list_fields(session, include_archived):
-            extra = f" [{', '.join(field.choices)}]" if field.choices else ""
-            archived = "  (archived)" if field.archived else ""
-            click.echo(f"{field.position:>4}  {field.name}  {field.type}{extra}  {field.label or ''}{archived}")
+    for field in fields_service.list_fields(include_archived):
+        extra = f" [{', '.join(field['choices'])}]" if field["choices"] else ""
+        archived = "  (archived)" if field["archived"] else ""
+        click.echo(f"{field['position']:>4}  {field['name']}  {field['type']}{extra}  {field['label'] or ''}{archived}")
 
 
 @fields_group.command("set")
@@ -47,14 +45,14 @@ def fields_set(name: str, type_: str | None, label: str | None, choices: tuple[s
     """Create or change the field NAME."""
     body = {k: v for k, v in {"type": type_, "label": label, "choices": list(choices) or None,
                               "position": position}.items() if v is not None}
-    with _reported_errors(), db.transaction() as session:
-        field, created = fields_service.put_field(session, name, body, utcnow())
-        click.echo(f"{'created' if created else 'updated'} {field.name} ({field.type})")
+    with _reported_errors():
+        field, created = fields_service.put_field(name, body, utcnow())
+        click.echo(f"{'created' if created else 'updated'} {field['name']} ({field['type']})")
 
 
 def _archive(name: str, archived: bool) -> None:
-    with _reported_errors(), db.transaction() as session:
-        fields_service.set_archived(session, name, archived, utcnow())
+    with _reported_errors():
+        fields_service.set_archived(name, archived, utcnow())
     click.echo(f"{'archived' if archived else 'restored'} {name}")
 
 
@@ -87,25 +85,24 @@ def segments_load(paths: tuple[str, ...]) -> None:
         if not path.exists():
             raise click.UsageError(f"{raw} does not exist")
         files += sorted(p for p in path.iterdir() if p.suffix in SEGMENT_SUFFIXES) if path.is_dir() else [path]
-    with _reported_errors(), db.transaction() as session:
-        for segment, created in segments_service.load_files(session, files, utcnow()):
-            click.echo(f"{'created' if created else 'updated'} {segment.id}")
+    with _reported_errors():
+        for segment, created in segments_service.load_files(files, utcnow()):
+            click.echo(f"{'created' if created else 'updated'} {segment['id']}")
 
 
 @segments_group.command("list")
 def segments_list() -> None:
     """Every segment with the number of friends it holds now."""
-    with db.session() as session:
-        for row in segments_service.list_segments(session, utcnow()):
-            click.echo(f"{row['id']}  {row['count']:>8}  {row['name']}")
+    for row in segments_service.list_segments(utcnow()):
+        click.echo(f"{row['id']}  {row['count']:>8}  {row['name']}")
 
 
 @segments_group.command("delete")
 @click.argument("segment_id")
 def segments_delete(segment_id: str) -> None:
     """Delete a segment nothing uses."""
-    with _reported_errors(), db.transaction() as session:
-        segments_service.delete_segment(session, segment_id)
+    with _reported_errors():
+        segments_service.delete_segment(segment_id)
     click.echo(f"deleted {segment_id}")
 
 
@@ -134,9 +131,8 @@ def friends_import(file: Path, channel: str) -> None:
             seen[0] = row
 
         try:
-            with db.transaction() as session:
-                result = friend_import.import_csv(session, friend_import.text_lines(stream), utcnow(),
-                                                  channel=channel, progress=progress)
+            result = friend_import.import_csv(friend_import.text_lines(stream), utcnow(), channel=channel,
+                                              progress=progress)
         except Invalid as exc:
             click.echo("", err=True)
             for detail in exc.details[:50]:
@@ -158,11 +154,10 @@ def friends_export(file: Path, reason: str, password_stdin: bool, fields: tuple[
         click.prompt("ZIP password", hide_input=True, confirmation_prompt=True, err=True)
     with _reported_errors():
         friend_export.check_request(reason, password)
-        with db.transaction() as session, file.open("wb") as target:
+        with file.open("wb") as target:
             select = {"filter": json.loads(filter_json)} if filter_json else None
-            criteria = contacts.selection(session, select)
-            columns = friend_export.export_columns(session, list(fields) or None)
-            rows = friend_export.write_export(session, criteria, columns, password, target, utcnow())
+            criteria, columns = friend_export.check_export(select, list(fields) or None)
+            rows = friend_export.write_export(criteria, columns, password, target, utcnow())
     audit_note(reason=reason, rows=rows, columns=columns)
     click.echo(f"exported {rows} friends to {file}")
 
@@ -181,11 +176,8 @@ def friends_bulk(action: str, value: str | None, filter_json: str | None, segmen
         {"user_ids": list(user_ids)} if user_ids else None
     body = {"select": select, "action": action, "value": value}
     with _reported_errors():
-        with db.transaction() as session:
-            impact = contacts.bulk(session, body, utcnow(), dry_run=True)
-            session.rollback()
+        impact = contacts.bulk(body, utcnow(), dry_run=True)
         click.echo(json.dumps(impact))
         if not yes and not click.confirm(f"{action} {impact['matched']} friends?", err=True):
             raise SystemExit(1)
-        with db.transaction() as session:
-            click.echo(json.dumps(contacts.bulk(session, body, utcnow())))
+        click.echo(json.dumps(contacts.bulk(body, utcnow())))

@@ -2,6 +2,7 @@
 
 Dates are stored as ``YYYY-MM-DD`` and date-times as UTC ``YYYY-MM-DDTHH:MM:SS+00:00`` text, so
 the filter language compares them as dates; numbers as JSON numbers, booleans as JSON booleans.
+The stored definitions are read in the caller's session (contacts, import and export share them).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
 from app.friends.evaluate import iso_text
-from app.models.contacts import FIELD_TYPES
+from app.models.contacts import FIELD_TYPES, FriendField
 
 FIELD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}")
 _TRUE = {"true", "1", "yes", "y", "on"}
@@ -150,3 +154,23 @@ def check_definition(name: str, type_: str, choices: list[str]) -> list[dict[str
     if type_ == "choice" and (not choices or not all(isinstance(c, str) and c for c in choices)):
         problems.append({"path": "choices", "message": "a choice field needs a non-empty list of texts"})
     return problems
+
+
+# --- stored definitions, read in the caller's session ------------------------------------------------
+def defined_fields(session: Session, include_archived: bool = False) -> list[FriendField]:
+    """Fields in display order (position, then name); archived ones only when asked."""
+    query = sa.select(FriendField).order_by(FriendField.position, FriendField.name)
+    if not include_archived:
+        query = query.where(FriendField.archived.is_(False))
+    return list(session.scalars(query))
+
+
+def field_specs(session: Session) -> dict[str, FieldSpec]:
+    """Every field (archived too) as coercion specs, by name."""
+    return {f.name: FieldSpec(f.name, f.type, tuple(f.choices or ()), f.archived)
+            for f in session.scalars(sa.select(FriendField))}
+
+
+def hidden_attributes(session: Session) -> set[str]:
+    """Names of archived fields: their values are kept but not shown."""
+    return set(session.scalars(sa.select(FriendField.name).where(FriendField.archived.is_(True))))

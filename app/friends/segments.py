@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
+from app.errors import NotFound
 from app.friends.errors import Invalid
 from app.friends.evaluate import FriendFacts, evaluate, segment_test
 from app.models.contacts import Segment
@@ -56,6 +57,14 @@ def dump_filter(node: FilterNode) -> dict[str, Any]:
 def segment_filters(session: Session) -> dict[str, FilterNode]:
     """Every segment's filter by id (a small table, read whole)."""
     return {row.id: _NODE.validate_python(row.filter) for row in session.execute(sa.select(Segment.id, Segment.filter))}
+
+
+def get_segment(session: Session, segment_id: str) -> Segment:
+    """The segment row; NotFound when there is none."""
+    segment = session.get(Segment, segment_id)
+    if segment is None:
+        raise NotFound(f"segment {segment_id!r} does not exist")
+    return segment
 
 
 def unknown_segments(session: Session, node: FilterNode | None, extra: set[str] | None = None) -> list[str]:

@@ -1,6 +1,7 @@
 """Use cases on friends as staff see them (SPEC §8): read, edit, search, bulk actions.
 
-(Friend state driven by webhook events lives in ``app.events.friend_state``.)
+Each public function owns its transaction (reads in ``db.read()``) and answers what the edge
+renders. (Friend state driven by webhook events lives in ``app.events.friend_state``.)
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from sqlalchemy.orm import Session
 from app.delivery.audience import enroll_audience
 from app.delivery.enrollment import on_start_field_changed
 from app.dialect import among, insert_for, is_postgres, rowcount
-from app.errors import BadRequest, Conflict, NotFound
+from app.errors import BadRequest, Conflict, NotFound, SteplineError
+from app.extensions import db
 from app.friends.errors import Invalid
-from app.friends.fields import coerce_all
+from app.friends.fields import coerce_all, defined_fields, field_specs, hidden_attributes
 from app.friends.records import friend_json
-from app.friends.segments import parse_filter, segment_filters, unknown_segments
+from app.friends.segments import get_segment, parse_filter, segment_filters, unknown_segments
 from app.friends.sql import FRIENDS, TAGS, compile_filter, prepare_scan
+from app.models.contacts import Segment
 from app.models.delivery import (
     DELIVERY_CANCELLED,
     DELIVERY_HELD,
@@ -40,8 +43,6 @@ from app.models.scenarios import SCENARIO_LIVE, Scenario
 from app.quota import tracker
 from app.scenarios.filters import FilterNode
 from app.services.conversations import friend_conversation_state, friends_conversation_state
-from app.services.fields import field_specs, hidden_attributes
-from app.services.segments import get_segment
 
 MAX_Q_VALUES = 10_000
 MAX_USER_IDS = 1_000_000
@@ -53,7 +54,7 @@ LINE_USER_ID = re.compile(r"U[0-9a-f]{32}")
 _SEPARATORS = re.compile(r"[\s,、，]+")
 
 
-def tags_by_friend(session: Session, ids: list[int]) -> dict[int, list[str]]:
+def _tags_by_friend(session: Session, ids: list[int]) -> dict[int, list[str]]:
     """Tags of these friends, by friend id."""
     tags: dict[int, list[str]] = defaultdict(list)
     for start in range(0, len(ids), 5000):
@@ -63,7 +64,7 @@ def tags_by_friend(session: Session, ids: list[int]) -> dict[int, list[str]]:
     return tags
 
 
-def find_friend(session: Session, user_id: str, channel: str | None = None, *, lock: bool = False) -> Friend:
+def _find_friend(session: Session, user_id: str, channel: str | None = None, *, lock: bool = False) -> Friend:
     """The friend with this LINE user id (the default channel's first when several channels know it)."""
     query = sa.select(Friend).where(Friend.user_id == user_id)
     if channel is not None:
@@ -77,10 +78,14 @@ def find_friend(session: Session, user_id: str, channel: str | None = None, *, l
     return friend
 
 
-def get_friend(session: Session, user_id: str, channel: str | None = None) -> dict[str, Any]:
+def get_friend(user_id: str, channel: str | None = None) -> dict[str, Any]:
     """The friend JSON of one friend."""
-    friend = find_friend(session, user_id, channel)
-    return friend_json(friend, tags_by_friend(session, [friend.id]).get(friend.id, []), hidden_attributes(session),
+    with db.read() as session:
+        return _friend_json(session, _find_friend(session, user_id, channel))
+
+
+def _friend_json(session: Session, friend: Friend) -> dict[str, Any]:
+    return friend_json(friend, _tags_by_friend(session, [friend.id]).get(friend.id, []), hidden_attributes(session),
                        friend_conversation_state(session, friend))
 
 
@@ -98,9 +103,38 @@ def _attribute_errors(errors: dict[str, str]) -> Invalid:
     return Invalid(f"invalid value for field {names}", details)
 
 
-def patch_friend(session: Session, user_id: str, body: Any, now: datetime, channel: str | None = None
-                 ) -> dict[str, Any]:
-    """Edit attributes (null removes; coerced to their fields' types), tags and the opt-out flag."""
+@dataclass(frozen=True)
+class _Changes:
+    """A checked edit: coerced attributes (None removes), tags to add and remove, the opt-out flag."""
+
+    attributes: dict[str, Any]
+    add_tags: list[str]
+    remove_tags: list[str]
+    opted_out: bool | None
+
+
+def patch_friend(user_id: str, body: Any, now: datetime, channel: str | None = None) -> dict[str, Any]:
+    """Edit attributes (null removes; coerced to their fields' types), tags and the opt-out flag;
+    the friend JSON. The body is checked before the friend is looked up (and locked)."""
+    with db.transaction() as session:
+        changes = _changes(session, body)
+        friend = _find_friend(session, user_id, channel, lock=True)
+        _apply(session, friend, changes, now)
+        return _friend_json(session, friend)
+
+
+def edit_friend(friend_id: int, body: Any, now: datetime) -> str | None:
+    """The dashboard's inline edit of :func:`patch_friend`, by row id: the friend's user id, or None
+    when there is no such friend (nothing checked then)."""
+    with db.transaction() as session:
+        friend = session.get(Friend, friend_id, with_for_update=True)
+        if friend is None:
+            return None
+        _apply(session, friend, _changes(session, body), now)
+        return friend.user_id
+
+
+def _changes(session: Session, body: Any) -> _Changes:
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object", [{"message": "send attributes, add_tags, remove_tags, opted_out"}])
     unknown = sorted(set(body) - {"attributes", "add_tags", "remove_tags", "opted_out"})
@@ -116,27 +150,29 @@ def patch_friend(session: Session, user_id: str, body: Any, now: datetime, chann
     coerced, errors = coerce_all(field_specs(session), changes)
     if errors:
         raise _attribute_errors(errors)
-    friend = find_friend(session, user_id, channel, lock=True)
+    return _Changes(coerced, add, remove, opted_out)
+
+
+def _apply(session: Session, friend: Friend, changes: _Changes, now: datetime) -> None:
     attributes = dict(friend.attributes or {})
-    changed = [name for name, value in coerced.items() if attributes.get(name) != value]
-    for name, value in coerced.items():
+    changed = [name for name, value in changes.attributes.items() if attributes.get(name) != value]
+    for name, value in changes.attributes.items():
         if value is None:
             attributes.pop(name, None)
         else:
             attributes[name] = value
     if changed:
         friend.attributes = attributes
-    if opted_out is not None:
-        friend.opted_out = opted_out
-    _add_tags(session, [friend.id], add, now)
-    if remove:
-        session.execute(sa.delete(FriendTag).where(FriendTag.friend_id == friend.id, FriendTag.tag.in_(remove)))
+    if changes.opted_out is not None:
+        friend.opted_out = changes.opted_out
+    _add_tags(session, [friend.id], changes.add_tags, now)
+    if changes.remove_tags:
+        session.execute(sa.delete(FriendTag).where(FriendTag.friend_id == friend.id,
+                                                   FriendTag.tag.in_(changes.remove_tags)))
     friend.updated_at = now
     session.flush()
     for name in changed:
         on_start_field_changed(session, friend, f"attribute:{name}", now)
-    return friend_json(friend, tags_by_friend(session, [friend.id]).get(friend.id, []), hidden_attributes(session),
-                       friend_conversation_state(session, friend))
 
 
 def _add_tags(session: Session, friend_ids: list[int], tags: Iterable[str], now: datetime) -> int:
@@ -156,7 +192,7 @@ def query_values(q: str | None) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def in_texts(session: Session, column: Any, values: list[str]) -> sa.ColumnElement[bool]:
+def _in_texts(session: Session, column: Any, values: list[str]) -> sa.ColumnElement[bool]:
     """``column IN values`` as one parameter however many values (SQLite: a JSON array)."""
     if is_postgres(session):
         return among(session, column, values)  # type: ignore[no-any-return]
@@ -173,7 +209,7 @@ def _query_condition(session: Session, values: list[str]) -> sa.ColumnElement[bo
     name = sa.func.lower(FRIENDS.c.display_name)
     options: list[sa.ColumnElement[bool]] = []
     if ids:
-        options.append(in_texts(session, FRIENDS.c.user_id, ids))
+        options.append(_in_texts(session, FRIENDS.c.user_id, ids))
     if is_postgres(session):
         if names:
             needles = sa.func.unnest(sa.bindparam(None, names, type_=postgresql.ARRAY(sa.Text))).alias("needle")
@@ -186,7 +222,7 @@ def _query_condition(session: Session, values: list[str]) -> sa.ColumnElement[bo
     return sa.or_(*options) if options else sa.false()
 
 
-def load_filter(session: Session, data: Any, where: str = "filter") -> FilterNode:
+def _load_filter(session: Session, data: Any, where: str = "filter") -> FilterNode:
     """A filter from a request, every segment it names known (422 otherwise)."""
     node = parse_filter(data, where)
     missing = unknown_segments(session, node)
@@ -196,7 +232,7 @@ def load_filter(session: Session, data: Any, where: str = "filter") -> FilterNod
     return node
 
 
-def parse_filter_text(session: Session, text: str | None) -> FilterNode | None:
+def _parse_filter_text(session: Session, text: str | None) -> FilterNode | None:
     """The ``filter=<JSON>`` query parameter."""
     if not text:
         return None
@@ -204,7 +240,7 @@ def parse_filter_text(session: Session, text: str | None) -> FilterNode | None:
         data = json.loads(text)
     except ValueError:
         raise BadRequest("filter is not JSON", [{"path": "filter", "message": "expected a JSON filter tree"}]) from None
-    return load_filter(session, data)
+    return _load_filter(session, data)
 
 
 @dataclass
@@ -230,7 +266,7 @@ class Criteria:
             get_segment(session, self.segment)
             parts.append(compile_filter(dialect, definitions[self.segment], now, definitions, scan=scan))
         if self.user_ids is not None:
-            parts.append(in_texts(session, FRIENDS.c.user_id, self.user_ids) if self.user_ids else sa.false())
+            parts.append(_in_texts(session, FRIENDS.c.user_id, self.user_ids) if self.user_ids else sa.false())
         return sa.and_(sa.true(), *parts)
 
 
@@ -251,34 +287,95 @@ def page_numbers(page: Any, per_page: Any) -> tuple[int, int]:
     return _positive(page, "page", 1, MAX_PAGE), _positive(per_page, "per_page", 100, MAX_PER_PAGE)
 
 
-def count(session: Session, condition: sa.ColumnElement[bool]) -> int:
+def _count(session: Session, condition: sa.ColumnElement[bool]) -> int:
     """How many friends meet ``condition`` (exact; compiled with ``scan=True``)."""
     prepare_scan(session)
     return int(session.scalar(sa.select(sa.func.count()).select_from(FRIENDS).where(condition)) or 0)
 
 
-def search_rows(session: Session, criteria: Criteria, page: int, per_page: int, now: datetime
-                ) -> tuple[int, list[tuple[Friend, list[str]]]]:
+def _search_rows(session: Session, criteria: Criteria, page: int, per_page: int, now: datetime
+                 ) -> tuple[int, list[tuple[Friend, list[str]]]]:
     """The exact total and one page of (friend, tags) in id order."""
-    total = count(session, criteria.condition(session, now, scan=True))
+    total = _count(session, criteria.condition(session, now, scan=True))
     condition = criteria.condition(session, now)  # the page: the first matches in id order, found by key
     friends = list(session.scalars(sa.select(Friend).where(condition).order_by(Friend.id)
                                    .offset((page - 1) * per_page).limit(per_page)))
-    tags = tags_by_friend(session, [f.id for f in friends])
+    tags = _tags_by_friend(session, [f.id for f in friends])
     return total, [(f, sorted(tags.get(f.id, []))) for f in friends]
 
 
-def search(session: Session, criteria: Criteria, page: int, per_page: int, now: datetime) -> dict[str, Any]:
-    """``{"total", "page", "per_page", "friends"}`` in id order; ``total`` exact."""
-    total, rows = search_rows(session, criteria, page, per_page, now)
+def search(q: str | None, filter_text: str | None, segment: str | None, page: int, per_page: int,
+           now: datetime) -> dict[str, Any]:
+    """The API's search: ``q`` (pasted ids or names), ``filter`` (JSON text) and a segment id, ANDed;
+    ``{"total", "page", "per_page", "friends"}`` in id order, ``total`` exact."""
+    with db.read() as session:
+        criteria = Criteria(query_values(q), filter=_parse_filter_text(session, filter_text), segment=segment or None)
+        return _search(session, criteria, page, per_page, now)
+
+
+def _search(session: Session, criteria: Criteria, page: int, per_page: int, now: datetime) -> dict[str, Any]:
+    total, rows = _search_rows(session, criteria, page, per_page, now)
     hidden = hidden_attributes(session)
     states = friends_conversation_state(session, [f.id for f, _ in rows])
     return {"total": total, "page": page, "per_page": per_page,
             "friends": [friend_json(f, tags, hidden, states[f.id]) for f, tags in rows]}
 
 
+@dataclass(frozen=True)
+class FriendQuery:
+    """A dashboard selection as its form gave it, checked in the use case's transaction: pasted ids
+    or names, a filter tree (decoded, its segments not yet checked) and a segment id, ANDed; or
+    the ticked user ids."""
+
+    q: str | None = None
+    filter: Any = None
+    segment: str | None = None
+    user_ids: list[str] | None = None
+
+
+def _criteria(session: Session, query: FriendQuery) -> Criteria:
+    node = _load_filter(session, query.filter) if query.filter is not None else None
+    return Criteria(query_values(query.q), filter=node, segment=query.segment or None, user_ids=query.user_ids)
+
+
+@dataclass(frozen=True)
+class FriendList:
+    """The dashboard's friend list: one page of (friend, sorted tags) and what its forms offer.
+
+    ``error``: the search was refused (the page still shows the forms)."""
+
+    total: int
+    rows: list[tuple[Friend, list[str]]]
+    hidden: set[str]
+    everyone: int
+    tags: list[str]
+    segments: list[str]
+    fields: list[str]
+    error: SteplineError | None = None
+
+
+def friend_list(query: FriendQuery | None, page: int, per_page: int, now: datetime) -> FriendList:
+    """One page of the dashboard's search (``query`` None: the edge refused the form already) with
+    the friend count, the tags (at most 500), segment ids and field names for its forms."""
+    total, error = 0, None
+    rows: list[tuple[Friend, list[str]]] = []
+    hidden: set[str] = set()
+    with db.read() as session:
+        if query is not None:
+            try:
+                total, rows = _search_rows(session, _criteria(session, query), page, per_page, now)
+                hidden = hidden_attributes(session)
+            except SteplineError as exc:
+                error = exc
+        everyone = int(session.scalar(sa.select(sa.func.count()).select_from(Friend)) or 0)
+        tags = list(session.scalars(sa.select(FriendTag.tag).distinct().order_by(FriendTag.tag).limit(500)))
+        segments = list(session.scalars(sa.select(Segment.id).order_by(Segment.id)))
+        fields = [f.name for f in defined_fields(session)]
+    return FriendList(total, rows, hidden, everyone, tags, segments, fields, error)
+
+
 # --- bulk actions ---------------------------------------------------------------------------------
-def selection(session: Session, select: Any) -> Criteria:
+def _selection(session: Session, select: Any) -> Criteria:
     """``{"filter": F} | {"segment": ID} | {"user_ids": [...]}`` (absent: every friend)."""
     if select is None:
         return Criteria([])
@@ -286,7 +383,7 @@ def selection(session: Session, select: Any) -> Criteria:
         raise BadRequest("select is invalid", [{"path": "select", "message":
                                                 'expected one of {"filter": F}, {"segment": ID}, {"user_ids": [...]}'}])
     if "filter" in select:
-        return Criteria([], filter=load_filter(session, select["filter"], "select.filter"))
+        return Criteria([], filter=_load_filter(session, select["filter"], "select.filter"))
     if "segment" in select:
         if not isinstance(select["segment"], str):
             raise BadRequest("select is invalid", [{"path": "select.segment", "message": "expected a segment id"}])
@@ -320,18 +417,27 @@ def _quota_left(session: Session, channel: str, now: datetime) -> int | None:
     return tracker.status(session, channel, now).remaining
 
 
-def bulk(session: Session, body: Any, now: datetime, *, dry_run: bool = False,
-         criteria: Criteria | None = None) -> dict[str, Any]:
-    """Apply one action to every selected friend in the caller's transaction: ``{"matched", "changed"}``;
-    a dry run answers the impact (``matched``, ``would_enroll``, ``messages_due_now``, ``quota_left``).
+def bulk(body: Any, now: datetime, *, dry_run: bool = False, query: FriendQuery | None = None) -> dict[str, Any]:
+    """Apply one action to every selected friend in one transaction: ``{"matched", "changed"}``; a
+    dry run answers the impact (``matched``, ``would_enroll``, ``messages_due_now``, ``quota_left``)
+    and rolls back whatever it touched.
 
-    ``criteria`` (the dashboard's "all N matching") replaces the body's ``select``."""
+    ``query`` (the dashboard's ticked friends or "all N matching") replaces the body's ``select``."""
+    with db.transaction() as session:
+        criteria = _criteria(session, query) if query is not None else None
+        result = _bulk(session, body, now, dry_run=dry_run, criteria=criteria)
+        if dry_run:
+            session.rollback()
+    return result
+
+
+def _bulk(session: Session, body: Any, now: datetime, *, dry_run: bool, criteria: Criteria | None) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object", [{"message": 'send {"select": ..., "action": ..., "value": ...}'}])
     action, value = _check_action(body)
-    chosen = criteria or selection(session, body.get("select"))
+    chosen = criteria or _selection(session, body.get("select"))
     condition = chosen.condition(session, now, scan=True)
-    matched = count(session, condition)
+    matched = _count(session, condition)
     if action == "enroll":  # enrollment reads the friends in id order, a batch at a time
         condition = chosen.condition(session, now)
     if dry_run:

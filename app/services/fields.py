@@ -1,16 +1,20 @@
-"""Use cases for field definitions (SPEC §8): define, list, archive and restore typed attributes."""
+"""Use cases for field definitions (SPEC §8): define, list, archive and restore typed attributes.
+
+Each public function owns its transaction and answers :func:`field_json` dicts, so the edges
+never touch the database.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import BadRequest, NotFound
+from app.extensions import db
 from app.friends.errors import Invalid
-from app.friends.fields import FieldSpec, check_definition
+from app.friends.fields import check_definition, defined_fields
 from app.models.contacts import FriendField
 
 _KEYS = {"type", "label", "choices", "archived", "position"}
@@ -22,8 +26,14 @@ def field_json(field: FriendField) -> dict[str, Any]:
             "archived": field.archived, "position": field.position}
 
 
-def put_field(session: Session, name: str, body: Any, now: datetime) -> tuple[FriendField, bool]:
-    """Create or replace a field definition; (field, created). Existing values are never rewritten."""
+def put_field(name: str, body: Any, now: datetime) -> tuple[dict[str, Any], bool]:
+    """Create or replace a field definition; (its JSON, created). Existing values are never rewritten."""
+    with db.transaction() as session:
+        field, created = _put_field(session, name, body, now)
+        return field_json(field), created
+
+
+def _put_field(session: Session, name: str, body: Any, now: datetime) -> tuple[FriendField, bool]:
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object", [{"message": 'send {"type": ..., "label": ...}'}])
     unknown = sorted(set(body) - _KEYS - {"name"})
@@ -56,27 +66,15 @@ def put_field(session: Session, name: str, body: Any, now: datetime) -> tuple[Fr
     return field, created
 
 
-def set_archived(session: Session, name: str, archived: bool, now: datetime) -> FriendField:
-    """Archive (hide, refuse writes, keep values) or restore a field."""
-    if session.get(FriendField, name) is None:
-        raise NotFound(f"field {name!r} does not exist")
-    return put_field(session, name, {"archived": archived}, now)[0]
+def set_archived(name: str, archived: bool, now: datetime) -> dict[str, Any]:
+    """Archive (hide, refuse writes, keep values) or restore a field; its JSON."""
+    with db.transaction() as session:
+        if session.get(FriendField, name) is None:
+            raise NotFound(f"field {name!r} does not exist")
+        return field_json(_put_field(session, name, {"archived": archived}, now)[0])
 
 
-def list_fields(session: Session, include_archived: bool = False) -> list[FriendField]:
-    """Fields in display order (position, then name); archived ones only when asked."""
-    query = sa.select(FriendField).order_by(FriendField.position, FriendField.name)
-    if not include_archived:
-        query = query.where(FriendField.archived.is_(False))
-    return list(session.scalars(query))
-
-
-def field_specs(session: Session) -> dict[str, FieldSpec]:
-    """Every field (archived too) as coercion specs, by name."""
-    return {f.name: FieldSpec(f.name, f.type, tuple(f.choices or ()), f.archived)
-            for f in session.scalars(sa.select(FriendField))}
-
-
-def hidden_attributes(session: Session) -> set[str]:
-    """Names of archived fields: their values are kept but not shown."""
-    return set(session.scalars(sa.select(FriendField.name).where(FriendField.archived.is_(True))))
+def list_fields(include_archived: bool = False) -> list[dict[str, Any]]:
+    """Field JSON in display order (position, then name); archived ones only when asked."""
+    with db.read() as session:
+        return [field_json(f) for f in defined_fields(session, include_archived)]

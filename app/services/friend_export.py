@@ -2,7 +2,9 @@
 
 Friends are read in id order ``batch_size`` at a time (keyset pagination) and written through
 the ZIP's compressing, encrypting stream into a file object the caller provides (a temporary
-file the response then streams): memory stays flat for a million rows.
+file the response then streams): memory stays flat for a million rows. The selection and the
+columns are checked first (:func:`check_export`, its own transaction), so the API refuses a bad
+request before it spends the staff member's export window; :func:`write_export` reads in another.
 """
 
 from __future__ import annotations
@@ -19,19 +21,20 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import BadRequest
+from app.extensions import db
+from app.friends.fields import defined_fields, hidden_attributes
 from app.friends.sql import FRIENDS, TAGS
 from app.models.friends import FRIEND_BLOCKED
-from app.services.contacts import Criteria
-from app.services.fields import hidden_attributes, list_fields
+from app.services.contacts import Criteria, _selection
 
 MIN_PASSWORD = 6
 EXPORT_INTERVAL_S = 30 * 60
 BASE_COLUMNS = ("user_id", "display_name", "status", "opted_out", "followed_at", "last_message_at", "tags")
 
 
-def attribute_names(session: Session) -> list[str]:
+def _attribute_names(session: Session) -> list[str]:
     """Every attribute name in use or defined (fields first, in their order), archived ones left out."""
-    fields = [f.name for f in list_fields(session)]
+    fields = [f.name for f in defined_fields(session)]
     if session.get_bind().dialect.name == "postgresql":
         used = session.scalars(sa.text("SELECT DISTINCT jsonb_object_keys(attributes) FROM friends "
                                        "WHERE jsonb_typeof(attributes) = 'object'"))
@@ -41,9 +44,16 @@ def attribute_names(session: Session) -> list[str]:
     return fields + sorted(set(used) - set(fields) - hidden)
 
 
-def export_columns(session: Session, wanted: Any) -> list[str]:
-    """The CSV's columns: ``fields`` from the request (default: every column and attribute)."""
-    available = list(BASE_COLUMNS) + attribute_names(session)
+def check_export(select: Any, fields: Any) -> tuple[Criteria, list[str]]:
+    """The selection (``{"filter"} | {"segment"} | {"user_ids"}``, None: everyone) and the CSV's
+    columns (``fields``, None: every column and attribute), checked: 400 or 422 otherwise."""
+    with db.read() as session:
+        return _selection(session, select), _export_columns(session, fields)
+
+
+def _export_columns(session: Session, wanted: Any) -> list[str]:
+    """The wanted columns (``user_id`` always first), or all of them; an archived field is refused."""
+    available = list(BASE_COLUMNS) + _attribute_names(session)
     if wanted is None:
         return available
     if not isinstance(wanted, list) or not wanted or not all(isinstance(w, str) for w in wanted):
@@ -82,9 +92,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def write_export(session: Session, criteria: Criteria, columns: list[str], password: str, target: IO[bytes],
-                 now: datetime, *, batch_size: int = 5000, progress: Callable[[int], None] | None = None) -> int:
-    """Write the encrypted ZIP into ``target``; returns the number of friends written."""
+def write_export(criteria: Criteria, columns: list[str], password: str, target: IO[bytes], now: datetime, *,
+                 batch_size: int = 5000, progress: Callable[[int], None] | None = None) -> int:
+    """Write the encrypted ZIP into ``target`` (the caller closes or removes it on failure), reading
+    in one transaction; returns the number of friends written."""
+    with db.read() as session:
+        return _write(session, criteria, columns, password, target, now, batch_size, progress)
+
+
+def _write(session: Session, criteria: Criteria, columns: list[str], password: str, target: IO[bytes],
+           now: datetime, batch_size: int, progress: Callable[[int], None] | None) -> int:
     condition = criteria.condition(session, now)
     f = FRIENDS.c
     written = 0

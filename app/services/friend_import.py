@@ -1,9 +1,9 @@
 """CSV import of friends (SPEC §8): upsert by ``user_id``, all or nothing, streamed in batches.
 
-The file is read once, ``batch_size`` rows at a time, each batch written inside the caller's
-transaction; every bad cell is collected and, if there is any, the caller's transaction is rolled
-back by the :class:`~app.friends.errors.Invalid` raised at the end, so nothing changes. Memory
-stays flat whatever the file's length: one batch and the error list (capped) are held.
+The file is read once, ``batch_size`` rows at a time, each batch written inside the import's one
+transaction; every bad cell is collected and, if there is any, that transaction is rolled back
+by the :class:`~app.friends.errors.Invalid` raised at the end, so nothing changes. Memory stays
+flat whatever the file's length: one batch and the error list (capped) are held.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.dialect import among, insert_for, is_postgres, plain_rows
+from app.extensions import db
 from app.friends import bulk_pg
 from app.friends.errors import Invalid
-from app.friends.fields import FieldSpec, FieldValueError, _bool, coerce
+from app.friends.fields import FieldSpec, FieldValueError, _bool, coerce, field_specs
 from app.friends.sql import FRIENDS, TAGS
 from app.limits import MAX_COLUMN_NAME_CHARS, MAX_IMPORT_COLUMNS
 from app.models.friends import FRIEND_ACTIVE
-from app.services.fields import field_specs
 
 MAX_ERRORS = 10_000
 COLUMNS = ("user_id", "tags", "opted_out", "followed_at", "display_name")
@@ -189,13 +189,20 @@ class _Importer:
                 index_elements=["friend_id", "tag"]), tag_rows)
 
 
-def import_csv(session: Session, lines: Iterator[str], now: datetime, *, channel: str = "default",
-               batch_size: int = 5000, progress: Progress | None = None) -> ImportResult:
-    """Upsert every row of a CSV (header with ``user_id``) in the caller's transaction.
+def import_csv(lines: Iterator[str], now: datetime, *, channel: str = "default", batch_size: int = 5000,
+               progress: Progress | None = None) -> ImportResult:
+    """Upsert every row of a CSV (header with ``user_id``) in one transaction; ``progress`` is told
+    the row number reached after each batch and at the end.
 
     Raises :class:`Invalid` with ``[{"row", "column", "message"}]`` (the header is row 1) for every
-    bad cell; the caller then rolls back, so a file with one bad cell changes nothing.
+    bad cell, after rolling back, so a file with one bad cell changes nothing.
     """
+    with db.transaction() as session:
+        return _import(session, lines, now, channel, batch_size, progress)
+
+
+def _import(session: Session, lines: Iterator[str], now: datetime, channel: str, batch_size: int,
+            progress: Progress | None) -> ImportResult:
     importer = _Importer(session, now, channel, field_specs(session))
     reader = csv.reader(lines)
     # the database writes a batch (in its own process) while this thread parses the next one; only

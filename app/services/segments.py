@@ -1,4 +1,7 @@
-"""Use cases for segments (SPEC §8): saved dynamic filters, their counts, files under ``segments/``."""
+"""Use cases for segments (SPEC §8): saved dynamic filters, their counts, files under ``segments/``.
+
+Each public function owns its transaction and answers :func:`segment_json` dicts.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,12 @@ import yaml
 from sqlalchemy.orm import Session
 
 from app.errors import BadRequest, Conflict, NotFound
+from app.extensions import db
 from app.friends.errors import Invalid
 from app.friends.segments import (
     SEGMENT_ID,
     dump_filter,
+    get_segment,
     parse_filter,
     register_usage_check,
     segment_filters,
@@ -97,8 +102,8 @@ def _alias_heavy(node: Any, budget: list[int] | None = None) -> bool:
     return False
 
 
-def count_matching(session: Session, node: FilterNode | None, now: datetime,
-                   definitions: dict[str, FilterNode] | None = None) -> int:
+def _count_matching(session: Session, node: FilterNode | None, now: datetime,
+                    definitions: dict[str, FilterNode] | None = None) -> int:
     """How many friends pass ``node`` (exact)."""
     defs = definitions if definitions is not None else segment_filters(session)
     condition = compile_filter(session.get_bind().dialect.name, node, now, defs, scan=True)
@@ -113,8 +118,17 @@ def segment_json(segment: Segment, count: int | None = None) -> dict[str, Any]:
     return data
 
 
-def put_segment(session: Session, segment_id: str, document: Any, now: datetime) -> tuple[Segment, bool]:
-    """Create or replace a segment; 422 for a bad filter, an unknown segment it names or a cycle."""
+def put_segment(segment_id: str, document: Any, now: datetime, *, with_count: bool = True
+                ) -> tuple[dict[str, Any], bool]:
+    """Create or replace a segment; (its JSON, created). 422 for a bad filter, an unknown segment it
+    names or a cycle. ``with_count`` (the API's answer): the JSON says how many friends match now."""
+    with db.transaction() as session:
+        segment, created = _put_segment(session, segment_id, document, now)
+        count = _count_matching(session, parse_filter(segment.filter), now) if with_count else None
+        return segment_json(segment, count), created
+
+
+def _put_segment(session: Session, segment_id: str, document: Any, now: datetime) -> tuple[Segment, bool]:
     if not SEGMENT_ID.fullmatch(segment_id):
         raise Invalid("segment id is invalid", [{"path": "id", "message": f"expected {SEGMENT_ID.pattern}"}])
     if not isinstance(document, dict):
@@ -161,28 +175,30 @@ def _all_reached(definitions: dict[str, FilterNode], start: str) -> set[str]:
     return seen
 
 
-def list_segments(session: Session, now: datetime, counts: bool = True) -> list[dict[str, Any]]:
+def list_segments(now: datetime, counts: bool = True) -> list[dict[str, Any]]:
     """``[{"id", "name", "filter", "count"}]`` by id; each count evaluated afresh."""
-    definitions = segment_filters(session)
-    rows = list(session.scalars(sa.select(Segment).order_by(Segment.id)))
-    return [segment_json(s, count_matching(session, definitions[s.id], now, definitions) if counts else None)
-            for s in rows]
+    with db.read() as session:
+        definitions = segment_filters(session)
+        rows = list(session.scalars(sa.select(Segment).order_by(Segment.id)))
+        return [segment_json(s, _count_matching(session, definitions[s.id], now, definitions) if counts else None)
+                for s in rows]
 
 
-def get_segment(session: Session, segment_id: str) -> Segment:
-    segment = session.get(Segment, segment_id)
-    if segment is None:
-        raise NotFound(f"segment {segment_id!r} does not exist")
-    return segment
+def segment_with_count(segment_id: str, now: datetime) -> dict[str, Any]:
+    """One segment with the number of friends it holds now; NotFound when there is none."""
+    with db.read() as session:
+        segment = get_segment(session, segment_id)
+        return segment_json(segment, _count_matching(session, parse_filter(segment.filter), now))
 
 
-def delete_segment(session: Session, segment_id: str) -> None:
+def delete_segment(segment_id: str) -> None:
     """Delete a segment nobody uses; Conflict naming the users otherwise."""
-    segment = get_segment(session, segment_id)
-    users = segment_users(session, segment_id)
-    if users:
-        raise _InUse(segment_id, users)
-    session.delete(segment)
+    with db.transaction() as session:
+        segment = get_segment(session, segment_id)
+        users = segment_users(session, segment_id)
+        if users:
+            raise _InUse(segment_id, users)
+        session.delete(segment)
 
 
 class _InUse(Conflict):
@@ -191,10 +207,9 @@ class _InUse(Conflict):
         self.details = [{"used_by": user} for user in users]
 
 
-def load_files(session: Session, paths: list[Path], now: datetime) -> list[tuple[Segment, bool]]:
-    """Load segment files (YAML/JSON, ``id`` defaults to the file name); all or nothing.
-
-    Files are ordered so a segment naming another comes after it."""
+def load_files(paths: list[Path], now: datetime) -> list[tuple[dict[str, Any], bool]]:
+    """Load segment files (YAML/JSON, ``id`` defaults to the file name) in one transaction: all or
+    nothing; (JSON, created) of each. Files are ordered so a segment naming another comes after it."""
     documents: dict[str, Any] = {}
     for path in paths:
         document = parse_document(path.read_text(encoding="utf-8-sig"))
@@ -202,11 +217,13 @@ def load_files(session: Session, paths: list[Path], now: datetime) -> list[tuple
             raise Invalid("segment is invalid", [{"file": str(path), "message": "expected a mapping"}])
         documents[str(document.get("id", path.stem))] = document
     pending, loaded = dict(documents), []
-    while pending:
-        ready = [sid for sid, doc in pending.items()
-                 if not (_named_in(doc) & (set(pending) - {sid}))] or list(pending)[:1]
-        for sid in ready:
-            loaded.append(put_segment(session, sid, pending.pop(sid), now))
+    with db.transaction() as session:
+        while pending:
+            ready = [sid for sid, doc in pending.items()
+                     if not (_named_in(doc) & (set(pending) - {sid}))] or list(pending)[:1]
+            for sid in ready:
+                segment, created = _put_segment(session, sid, pending.pop(sid), now)
+                loaded.append((segment_json(segment), created))
     return loaded
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlalchemy as sa
 import yaml
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -16,11 +15,9 @@ from app.admin.auth import audit_note, requires
 from app.admin.dashboard.blueprint import bp
 from app.admin.dashboard.filter_form import ATTRIBUTE_OPS, FIELD_NAMES, KINDS, MEMBER_OPS, Builder, from_form
 from app.errors import SteplineError
-from app.extensions import db
 from app.friends.segments import SEGMENT_ID
 from app.models.base import utcnow
-from app.models.contacts import FIELD_TYPES, Segment
-from app.models.friends import Friend, FriendTag
+from app.models.contacts import FIELD_TYPES
 from app.services import contacts, friend_import
 from app.services import fields as fields_service
 from app.services import segments as segments_service
@@ -69,12 +66,10 @@ def _state(builder: Builder, values: Any) -> dict[str, str]:
     return {k: v for k, v in state.items() if v}
 
 
-def _criteria(session: Any, values: Any) -> tuple[contacts.Criteria, Builder]:
+def _query(values: Any) -> tuple[contacts.FriendQuery, Builder]:
+    """The search the form asks for (its filter's segments are checked by the use case)."""
     builder = from_form(values)
-    tree = _tree(builder, values)
-    node = contacts.load_filter(session, tree) if tree is not None else None
-    return contacts.Criteria(contacts.query_values(values.get("q")), filter=node,
-                             segment=values.get("segment") or None), builder
+    return contacts.FriendQuery(values.get("q"), _tree(builder, values), values.get("segment")), builder
 
 
 @bp.route("/friends", methods=["GET", "POST"])
@@ -82,32 +77,29 @@ def _criteria(session: Any, values: Any) -> tuple[contacts.Criteria, Builder]:
 def friends() -> tuple[str, int]:
     """The friend list: bulk search by pasted ids or names, the AND/OR builder, a count, 100 a page."""
     values = request.values
-    error: str | None = None
-    details: list[Any] = []
-    total, page = 0, 1
-    rows: list[tuple[Friend, list[str]]] = []
-    hidden: set[str] = set()
+    page = 1
+    query: contacts.FriendQuery | None = None
+    refused: Exception | None = None
     builder = from_form(values)
-    status = 200
-    with db.session() as session:
-        try:
-            page, _ = contacts.page_numbers(values.get("page"), PER_PAGE)
-            criteria, builder = _criteria(session, values)
-            total, rows = contacts.search_rows(session, criteria, page, PER_PAGE, utcnow())
-            hidden = fields_service.hidden_attributes(session)
-        except (SteplineError, yaml.YAMLError) as exc:
-            error, details, status = str(exc), list(getattr(exc, "details", []) or []), 400
-        everyone = int(session.scalar(sa.select(sa.func.count()).select_from(Friend)) or 0)
-        tags = list(session.scalars(sa.select(FriendTag.tag).distinct().order_by(FriendTag.tag).limit(500)))
-        segments = list(session.scalars(sa.select(Segment.id).order_by(Segment.id)))
-        fields = [f.name for f in fields_service.list_fields(session)]
+    try:
+        page, _ = contacts.page_numbers(values.get("page"), PER_PAGE)
+        query, builder = _query(values)
+    except (SteplineError, yaml.YAMLError) as exc:
+        refused = exc
+    listing = contacts.friend_list(query, page, PER_PAGE, utcnow())
+    refused = refused or listing.error
+    error = str(refused) if refused is not None else None
+    details: list[Any] = list(getattr(refused, "details", []) or [])
+    status = 200 if refused is None else 400
+    total = listing.total
     state = _state(builder, values)
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
     method = "post" if len(values.get("q", "")) > LONG_QUERY else "get"
-    return render_template("dashboard/friends.html", section="friends", total=total, rows=rows, page=page,
-                           hidden=hidden, builder=builder,
+    return render_template("dashboard/friends.html", section="friends", total=total, rows=listing.rows, page=page,
+                           hidden=listing.hidden, builder=builder,
                            state=state, pages=pages, method=method, error=error, details=details,
-                           everyone=everyone, tags=tags, segments=segments, fields=fields, kinds=KINDS,
+                           everyone=listing.everyone, tags=listing.tags, segments=listing.segments,
+                           fields=listing.fields, kinds=KINDS,
                            attribute_ops=ATTRIBUTE_OPS, member_ops=MEMBER_OPS, field_names=FIELD_NAMES,
                            actions=contacts.BULK_ACTIONS, values=values), status
 
@@ -120,15 +112,12 @@ def friends_bulk() -> Response | str:
     body = {"action": form.get("action"), "value": form.get("value") or None}
     user_ids = form.getlist("user_id")
     try:
-        with db.transaction() as session:
-            criteria = _criteria(session, form)[0] if form.get("all_matching") else \
-                contacts.Criteria([], user_ids=user_ids)
-            if not form.get("confirm"):
-                impact = contacts.bulk(session, body, utcnow(), dry_run=True, criteria=criteria)
-                session.rollback()
-                return render_template("dashboard/friends_bulk.html", section="friends", impact=impact, body=body,
-                                       form=form, user_ids=user_ids)
-            result = contacts.bulk(session, body, utcnow(), criteria=criteria)
+        query = _query(form)[0] if form.get("all_matching") else contacts.FriendQuery(user_ids=user_ids)
+        if not form.get("confirm"):
+            impact = contacts.bulk(body, utcnow(), dry_run=True, query=query)
+            return render_template("dashboard/friends_bulk.html", section="friends", impact=impact, body=body,
+                                   form=form, user_ids=user_ids)
+        result = contacts.bulk(body, utcnow(), query=query)
     except SteplineError as exc:
         flash(f"{body['action']}: {exc}", "error")
         return redirect(url_for("dashboard.friends"))
@@ -142,11 +131,6 @@ def friends_bulk() -> Response | str:
 def friend_edit(friend_id: int) -> Response:
     """Inline edit of a friend's fields, free attributes, tags and opt-out."""
     form = request.form
-    with db.session() as session:
-        friend = session.get(Friend, friend_id)
-        if friend is None:
-            abort(404)
-        user_id, channel = friend.user_id, friend.channel
     attributes: dict[str, Any] = {}
     for key in form:
         if key.startswith("attr:"):
@@ -163,13 +147,14 @@ def friend_edit(friend_id: int) -> Response:
                             "add_tags": [t.strip() for t in form.get("add_tags", "").split(",") if t.strip()],
                             "remove_tags": form.getlist("remove_tag"), "opted_out": bool(form.get("opted_out"))}
     try:
-        with db.transaction() as session:
-            contacts.patch_friend(session, user_id, body, utcnow(), channel)
+        user_id = contacts.edit_friend(friend_id, body, utcnow())
     except SteplineError as exc:
         details = "; ".join(f"{d.get('field', d.get('path', ''))}: {d.get('message')}"
                             for d in getattr(exc, "details", []) if isinstance(d, dict))
         flash(f"{exc}{' — ' + details if details else ''}", "error")
     else:
+        if user_id is None:
+            abort(404)
         audit_note(user_id=user_id, changed=sorted(k for k, v in body.items() if v))
         flash("Saved.", "success")
     return redirect(url_for("dashboard.friend", friend_id=friend_id))
@@ -178,8 +163,7 @@ def friend_edit(friend_id: int) -> Response:
 @bp.route("/fields")
 @requires("viewer")
 def fields_page() -> str:
-    with db.session() as session:
-        rows = fields_service.list_fields(session, include_archived=True)
+    rows = fields_service.list_fields(include_archived=True)
     return render_template("dashboard/fields.html", section="fields", fields=rows, types=FIELD_TYPES)
 
 
@@ -196,8 +180,7 @@ def fields_save() -> Response:
         except ValueError:
             body["position"] = form["position"]
     try:
-        with db.transaction() as session:
-            fields_service.put_field(session, name, body, utcnow())
+        fields_service.put_field(name, body, utcnow())
     except SteplineError as exc:
         flash(f"{name}: {exc} " + "; ".join(str(d.get("message")) for d in getattr(exc, "details", [])), "error")
     else:
@@ -212,8 +195,7 @@ def fields_archive(name: str, action: str) -> Response:
     if action not in ("archive", "restore"):
         abort(404)
     try:
-        with db.transaction() as session:
-            fields_service.set_archived(session, name, action == "archive", utcnow())
+        fields_service.set_archived(name, action == "archive", utcnow())
     except SteplineError as exc:
         flash(str(exc), "error")
     else:
@@ -225,8 +207,7 @@ def fields_archive(name: str, action: str) -> Response:
 @bp.route("/segments")
 @requires("viewer")
 def segments_page() -> str:
-    with db.session() as session:
-        rows = segments_service.list_segments(session, utcnow())
+    rows = segments_service.list_segments(utcnow())
     return render_template("dashboard/segments.html", section="segments", segments=rows, id_pattern=SEGMENT_ID.pattern)
 
 
@@ -238,8 +219,7 @@ def segments_save() -> Response:
     try:
         document = {"name": form.get("name", "").strip() or segment_id,
                     "filter": segments_service.parse_document(form.get("filter", ""))}
-        with db.transaction() as session:
-            segments_service.put_segment(session, segment_id, document, utcnow())
+        segments_service.put_segment(segment_id, document, utcnow(), with_count=False)
     except SteplineError as exc:
         flash(f"{segment_id}: {exc} " + "; ".join(str(d.get("message")) for d in getattr(exc, "details", [])), "error")
     else:
@@ -252,8 +232,7 @@ def segments_save() -> Response:
 @requires("admin")
 def segments_delete(segment_id: str) -> Response:
     try:
-        with db.transaction() as session:
-            segments_service.delete_segment(session, segment_id)
+        segments_service.delete_segment(segment_id)
     except SteplineError as exc:
         flash(str(exc), "error")
     else:
@@ -274,8 +253,7 @@ def friends_import() -> tuple[str, int]:
         return render_template("dashboard/friends_import.html", section="friends",
                                message="Choose a CSV file."), 400
     try:
-        with db.transaction() as session:
-            result = friend_import.import_csv(session, friend_import.text_lines(upload.stream), utcnow())  # type: ignore[arg-type]
+        result = friend_import.import_csv(friend_import.text_lines(upload.stream), utcnow())  # type: ignore[arg-type]
     except SteplineError as exc:
         return render_template("dashboard/friends_import.html", section="friends", message=str(exc),
                                errors=list(getattr(exc, "details", []))[:500]), 422

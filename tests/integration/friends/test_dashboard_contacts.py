@@ -99,3 +99,22 @@ def test_segment_link_lists_its_friends(client: FlaskClient) -> None:
     store_friend("U2", display_name="Ben")
     body = client.get("/admin/friends?segment=vips", headers=AUTH).get_data(as_text=True)
     assert _names(body, "Aki", "Ben") == {"Aki"}
+
+
+def test_a_filter_naming_an_unknown_segment_is_400_and_the_page_still_offers_tags_and_segments(
+        client: FlaskClient) -> None:
+    put_segment(client, "vips", {"tag": "vip"})
+    store_friend("U1", tags=("gold",))
+    response = client.get("/admin/friends", query_string={"filter": "segment: nope"}, headers=AUTH)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "filter names unknown segments" in body and "unknown segment &#39;nope&#39;" in body
+    assert '<option value="gold">' in body and '<option value="vips">' in body
+
+
+def test_inline_edit_of_a_missing_friend_is_404_and_changes_nothing(client: FlaskClient) -> None:
+    friend_id = store_friend("U1")
+    response = client.post(f"/admin/friends/{friend_id + 1}/edit", headers=AUTH, data={"add_tags": "vip"})
+    assert response.status_code == 404
+    with db.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(FriendTag)) == 0

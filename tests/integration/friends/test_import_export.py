@@ -148,3 +148,9 @@ def test_column_names_are_checked_once_each(client: FlaskClient) -> None:
     assert response.get_json()["details"] == [
         {"row": 1, "column": "plan", "message": "column appears twice"},
         {"row": 1, "column": "#4", "message": "a column name is 1-100 characters, no NUL"}]
+
+
+def test_an_export_failing_after_the_check_gives_the_window_back(client: FlaskClient) -> None:
+    store_friend("U1")
+    assert _export(client, select={"segment": "nope"}).status_code == 404  # the segment is looked up while writing
+    assert _export(client).status_code == 200

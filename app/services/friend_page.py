@@ -1,4 +1,5 @@
-"""Read-only friend queries for the dashboard: search with filters, and one friend's history."""
+"""The dashboard's page of one friend (SPEC §8): profile, tags, fields, enrollments and a merged
+event/delivery timeline, read in one transaction."""
 
 from __future__ import annotations
 
@@ -10,76 +11,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import SteplineError
+from app.extensions import db
+from app.friends.fields import defined_fields
 from app.models.delivery import Delivery, Enrollment
 from app.models.events import WebhookEvent
 from app.models.friends import Friend, FriendTag
 from app.models.scenarios import Scenario
-from app.pagination import Page
 from app.scenarios.render import render_messages
 from app.scenarios.store import definition_for
-
-
-@dataclass(frozen=True)
-class FriendFilter:
-    """What the search form asks for; empty fields filter nothing."""
-
-    q: str = ""
-    tag: str = ""
-    attribute: str = ""  # "key=value"
-    status: str = ""
-
-    def attribute_pair(self) -> tuple[str, str] | None:
-        key, sep, value = self.attribute.partition("=")
-        return (key.strip(), value.strip()) if sep and key.strip() else None
-
-
-def _attribute_candidates(value: str) -> list[str]:
-    """JSON scalars read back as text differ by database (SQLite gives 1 for true)."""
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return [lowered, "1" if lowered == "true" else "0"]
-    return [value]
-
-
-def search_friends(session: Session, flt: FriendFilter, page: int = 1, per_page: int = 50) -> Page:
-    """Friends matching the filter (name substring or exact/prefix user id, tag, attribute, status)."""
-    conditions: list[Any] = []
-    if flt.q:
-        pattern = "%" + flt.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(sa.or_(Friend.display_name.ilike(pattern, escape="\\"),
-                                 Friend.user_id.startswith(flt.q, autoescape=True)))
-    if flt.tag:
-        conditions.append(Friend.id.in_(sa.select(FriendTag.friend_id).where(FriendTag.tag == flt.tag)))
-    pair = flt.attribute_pair()
-    if pair:
-        conditions.append(Friend.attributes[pair[0]].as_string().in_(_attribute_candidates(pair[1])))
-    if flt.status:
-        conditions.append(Friend.status == flt.status)
-    total = session.scalar(sa.select(sa.func.count()).select_from(Friend).where(*conditions)) or 0
-    friends = list(session.scalars(
-        sa.select(Friend).where(*conditions).order_by(Friend.created_at.desc(), Friend.id.desc())
-        .limit(per_page).offset((page - 1) * per_page)
-    ))
-    tags = tags_by_friend(session, [f.id for f in friends])
-    return Page([(friend, tags.get(friend.id, [])) for friend in friends], page, per_page, total)
-
-
-def tags_by_friend(session: Session, friend_ids: list[int]) -> dict[int, list[str]]:
-    """Tags of each friend, sorted."""
-    result: dict[int, list[str]] = {}
-    if not friend_ids:
-        return result
-    rows = session.execute(
-        sa.select(FriendTag.friend_id, FriendTag.tag).where(FriendTag.friend_id.in_(friend_ids)).order_by(FriendTag.tag)
-    )
-    for friend_id, tag in rows:
-        result.setdefault(friend_id, []).append(tag)
-    return result
-
-
-def all_tags(session: Session) -> list[str]:
-    """Every tag in use (for the filter's select box)."""
-    return list(session.scalars(sa.select(FriendTag.tag).distinct().order_by(FriendTag.tag).limit(500)))
+from app.services.conversations import friend_conversation_state
+from app.services.fields import field_json
 
 
 @dataclass(frozen=True)
@@ -94,7 +35,31 @@ class TimelineItem:
     messages: list[dict[str, Any]] = field(default_factory=list)  # LINE message objects for the bubbles
 
 
-def event_messages(event: WebhookEvent) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class FriendPage:
+    """What the page shows; the rows are loaded (no lazy relationship is read after the commit)."""
+
+    friend: Friend
+    tags: list[str]
+    enrollments: list[tuple[Enrollment, str]]  # newest first, with the scenario's name
+    timeline: list[TimelineItem]
+    fields: list[dict[str, Any]]  # field JSON, archived ones left out
+    conversation: dict[str, Any]  # ``handoff`` and ``rich_menu``
+
+
+def friend_page(friend_id: int) -> FriendPage | None:
+    """Everything the friend page shows; None when there is no such friend."""
+    with db.read() as session:
+        row = session.get(Friend, friend_id)
+        if row is None:
+            return None
+        tags = list(session.scalars(sa.select(FriendTag.tag).where(FriendTag.friend_id == friend_id)
+                                    .order_by(FriendTag.tag)))
+        return FriendPage(row, tags, _enrollments(session, friend_id), _timeline(session, row),
+                          [field_json(f) for f in defined_fields(session)], friend_conversation_state(session, row))
+
+
+def _event_messages(event: WebhookEvent) -> list[dict[str, Any]]:
     """What the friend sent, as LINE message objects (text, sticker, image...) for a bubble."""
     payload = event.payload or {}
     message = payload.get("message") if event.type == "message" else None
@@ -110,7 +75,7 @@ def event_messages(event: WebhookEvent) -> list[dict[str, Any]]:
     return [{"type": str(kind)}]
 
 
-def delivery_messages(session: Session, delivery: Delivery, friend: Friend) -> list[dict[str, Any]]:
+def _delivery_messages(session: Session, delivery: Delivery, friend: Friend) -> list[dict[str, Any]]:
     """The step's messages as this friend got them (their name and attributes filled in);
     empty when the version or step is gone."""
     try:
@@ -131,7 +96,7 @@ def _event_detail(event: WebhookEvent) -> str:
     return ""
 
 
-def friend_timeline(session: Session, friend: Friend, limit: int = 100) -> list[TimelineItem]:
+def _timeline(session: Session, friend: Friend, limit: int = 100) -> list[TimelineItem]:
     """The friend's latest webhook events and deliveries, newest first."""
     events = session.scalars(
         sa.select(WebhookEvent).where(WebhookEvent.channel == friend.channel, WebhookEvent.user_id == friend.user_id)
@@ -140,22 +105,22 @@ def friend_timeline(session: Session, friend: Friend, limit: int = 100) -> list[
     deliveries = session.scalars(
         sa.select(Delivery).where(Delivery.friend_id == friend.id).order_by(Delivery.due_at.desc()).limit(limit)
     )
-    items = [TimelineItem(e.timestamp, "event", e.type, _event_detail(e), e.status, event_messages(e))
+    items = [TimelineItem(e.timestamp, "event", e.type, _event_detail(e), e.status, _event_messages(e))
              for e in events]
     items += [
         TimelineItem(d.sent_at or d.due_at, "delivery", f"{d.scenario_id} / {d.step_id}",
                      d.error or (f"cycle {d.cycle}" + (" · test" if d.is_test else "")), d.status,
-                     delivery_messages(session, d, friend))
+                     _delivery_messages(session, d, friend))
         for d in deliveries
     ]
     return sorted(items, key=lambda item: item.at, reverse=True)[:limit]
 
 
-def friend_enrollments(session: Session, friend_id: int) -> list[tuple[Enrollment, str]]:
+def _enrollments(session: Session, friend_id: int) -> list[tuple[Enrollment, str]]:
     """The friend's enrollments (newest first) with the scenario's name."""
     rows = session.execute(
         sa.select(Enrollment, sa.func.coalesce(Scenario.name, Enrollment.scenario_id))
         .outerjoin(Scenario, Scenario.id == Enrollment.scenario_id)
         .where(Enrollment.friend_id == friend_id).order_by(Enrollment.created_at.desc(), Enrollment.id.desc())
     )
-    return list(rows)
+    return [(enrollment, name) for enrollment, name in rows]
