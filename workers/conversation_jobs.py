@@ -7,7 +7,6 @@ import logging
 import urllib3
 from rq import Retry
 
-from app.extensions import db
 from app.models.base import utcnow
 from app.services import conversations as service
 from app.services import richmenus as richmenu_service
@@ -64,15 +63,8 @@ def link_rich_menus(channel: str, user_id: str, menu_ids: list[str]) -> None:
 def sweep_conversations() -> int:
     """Scheduler task: finish operator messages left queued, retry staff notices not delivered."""
     boot()
-    now = utcnow()
-    with db.session() as session:
-        stale = service.stale_operator_messages(session, now)
-        unnotified = service.unnotified_handoffs(session, now)
-    for message_id in stale:
-        enqueue(DEFAULT, send_operator_message_job, message_id)
-    for handoff_id in unnotified:
-        enqueue(DEFAULT, notify_staff_job, handoff_id)
-    return len(stale) + len(unnotified)
+    return service.sweep(utcnow(), send=lambda message_id: enqueue(DEFAULT, send_operator_message_job, message_id),
+                         notify=lambda handoff_id: enqueue(DEFAULT, notify_staff_job, handoff_id))
 
 
 STEP_MENU_CHECKPOINT = "stepline:richmenus:steps-linked-until"

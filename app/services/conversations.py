@@ -316,3 +316,16 @@ def unnotified_handoffs(session: Session, now: datetime, grace: timedelta = SWEE
     return list(session.scalars(sa.select(Handoff.id).where(
         Handoff.closed_at.is_(None), Handoff.notified_at.is_(None), Handoff.opened_at < now - grace,
         Handoff.notify_attempts < NOTIFY_MAX_ATTEMPTS).limit(100)))
+
+
+def sweep(now: datetime, send: Enqueue, notify: Enqueue) -> int:
+    """Scheduler task: operator messages left queued go to ``send`` again, open handoffs staff were
+    never told about go to ``notify``; how many were handed on."""
+    with db.read() as session:
+        stale = stale_operator_messages(session, now)
+        unnotified = unnotified_handoffs(session, now)
+    for message_id in stale:
+        send(message_id)
+    for handoff_id in unnotified:
+        notify(handoff_id)
+    return len(stale) + len(unnotified)
