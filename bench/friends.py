@@ -152,7 +152,7 @@ def bench_bulk_tag() -> bool:
 def bench_enroll_segment() -> bool:
     with db.transaction() as session:
         segment_service.put_segment(session, "tenth", {"name": "a tenth", "filter": TENTH}, NOW)
-        scenario_service.upload(session, [("bench-manual.yaml", SCENARIO)], NOW)
+    scenario_service.upload([("bench-manual.yaml", SCENARIO)], NOW)
     started = time.perf_counter()
     with db.transaction() as session:
         result = contacts.bulk(session, {"select": {"segment": "tenth"}, "action": "enroll",

@@ -39,8 +39,8 @@ def expect(locator: Any) -> Any:
 def _seed_contacts() -> int:
     """Fields, segments, staff, a rule set, an open handoff, clicks and a route; the first friend's id."""
     now = utcnow()
+    scenario_service.upload([("welcome.yaml", VALID_SCENARIO)], now)
     with db.transaction() as session:
-        scenario_service.upload(session, [("welcome.yaml", VALID_SCENARIO)], now)
         fields.put_field(session, "plan", {"type": "choice", "label": "プラン", "choices": ["gold", "silver"]}, now)
         fields.put_field(session, "member", {"type": "bool", "label": "会員"}, now)
         segments.put_segment(session, "vip", {"name": "VIP のお客さま", "filter": {"tag": "vip"}}, now)
