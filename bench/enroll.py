@@ -80,9 +80,8 @@ def insert_friends(count: int) -> float:
 
 
 def run_one(scenario_id: str, start_from: str, count: int, batch_size: int) -> float:
+    service.upload([(f"{scenario_id}.yaml", SCENARIO.format(id=scenario_id, start_from=start_from))], NOW)
     with db.transaction() as session:
-        service.upload(session, [(f"{scenario_id}.yaml", SCENARIO.format(id=scenario_id, start_from=start_from))],
-                       NOW)
         session.execute(sa.text("UPDATE scenarios SET status = 'live', published_at = :now WHERE id = :id"),
                         {"now": NOW, "id": scenario_id})
     with db.session() as session:  # the dry run's audience measure (SPEC §11) over the same friends

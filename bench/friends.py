@@ -150,8 +150,7 @@ def bench_bulk_tag() -> bool:
 
 def bench_enroll_segment() -> bool:
     segment_service.put_segment("tenth", {"name": "a tenth", "filter": TENTH}, NOW, with_count=False)
-    with db.transaction() as session:
-        scenario_service.upload(session, [("bench-manual.yaml", SCENARIO)], NOW)
+    scenario_service.upload([("bench-manual.yaml", SCENARIO)], NOW)
     started = time.perf_counter()
     result = contacts.bulk({"select": {"segment": "tenth"}, "action": "enroll", "value": "bench-manual"}, NOW)
     seconds = time.perf_counter() - started

@@ -15,9 +15,7 @@ from app.admin.openapi import api_schema
 from app.config import DEFAULT_CHANNEL
 from app.current import current_settings
 from app.errors import BadRequest
-from app.extensions import db
 from app.models.base import utcnow
-from app.models.scenarios import Scenario
 from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.timeline import parse_start
 from app.scenarios.yamlpos import compose_only, locate
@@ -55,7 +53,7 @@ def configured_channels() -> list[str]:
     return sorted(current_settings().channels)
 
 
-def scenario_dict(scenario: Scenario, counts: dict[str, int] | None = None) -> dict[str, Any]:
+def scenario_dict(scenario: service.ScenarioView, counts: dict[str, int] | None = None) -> dict[str, Any]:
     """The JSON shape of a scenario row (plus enrollment counts by status when given)."""
     data: dict[str, Any] = {
         "id": scenario.id, "name": scenario.name, "channel": scenario.channel, "status": scenario.status,
@@ -89,8 +87,7 @@ def _totals(impacts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _dry_run_upload(files: list[tuple[str, str]]) -> dict[str, Any]:
-    with db.session() as session:
-        plans, warnings = service.upload_impact(session, files, utcnow(), channels=configured_channels())
+    plans, warnings = service.upload_impact(files, utcnow(), channels=configured_channels())
     items = [plan.to_dict() for plan in plans]
     return {"dry_run": True, **_totals(items), "scenarios": items,
             "status_changes": [{"scenario_id": p.scenario_id, **p.status_change} for p in plans if p.status_change],
@@ -106,11 +103,9 @@ def _upload(files: list[tuple[str, str]], expected_id: str | None = None) -> tup
     """(one answer per scenario, warnings)."""
     if expected_id is not None:
         _check_url_id(files[0], expected_id)
-    with db.transaction() as session:
-        result = service.upload(session, files, utcnow(), force=_flag("force"), channels=configured_channels())
-        items = [_upload_item(item) for item in result.scenarios]
-    enroll_audiences(result.audience_pending)
-    return items, [w.to_dict() for w in result.warnings]
+    result = service.upload(files, utcnow(), force=_flag("force"), channels=configured_channels())
+    enroll_audiences(result.audience_pending)  # after the commit: the job reads what was stored
+    return [_upload_item(item) for item in result.scenarios], [w.to_dict() for w in result.warnings]
 
 
 def _check_url_id(file: tuple[str, str], expected_id: str) -> None:
@@ -183,25 +178,21 @@ def post_scenarios() -> Response:
 @bp.get("/scenarios")
 @requires("viewer")
 def list_scenarios() -> Response:
-    with db.read() as session:
-        counts = service.enrollment_counts(session)
-        rows = [scenario_dict(s, counts.get(s.id, {})) for s in service.list_scenarios(session,
-                                                                                     request.args.get("channel"))]
+    rows = [scenario_dict(s, s.enrollments) for s in service.list_scenarios(request.args.get("channel"))]
     return jsonify(scenarios=rows)
 
 
 @bp.get("/scenarios/<scenario_id>")
 @requires("viewer")
 def get_scenario(scenario_id: str) -> Response:
-    with db.read() as session:
-        scenario = service.get(session, scenario_id)
-        versions = service.versions(session, scenario_id)
-        current = next(v for v in versions if v.version == scenario.version)
-        return jsonify(
-            scenario=scenario_dict(scenario, service.enrollment_counts(session).get(scenario_id, {})),
-            definition=current.definition, source=current.source, source_name=current.source_name,
-            versions=[{"version": v.version, "created_at": _iso(v.created_at), "source_name": v.source_name}
-                      for v in versions])
+    detail = service.scenario_detail(scenario_id)
+    scenario, versions = detail.scenario, detail.versions
+    current = next(v for v in versions if v.version == scenario.version)
+    return jsonify(
+        scenario=scenario_dict(scenario, scenario.enrollments),
+        definition=current.definition, source=current.source, source_name=current.source_name,
+        versions=[{"version": v.version, "created_at": _iso(v.created_at), "source_name": v.source_name}
+                  for v in versions])
 
 
 @bp.get("/scenarios/<scenario_id>/preview")
@@ -218,25 +209,21 @@ def preview(scenario_id: str) -> Response:
         attributes = None
     if not isinstance(attributes, dict):
         raise BadRequest("bad attributes", [{"path": "attributes", "message": "expected a JSON object"}])
-    with db.read() as session:
-        report = service.preview_report(session, scenario_id, start, attributes, channels=configured_channels())
+    report = service.preview_report(scenario_id, start, attributes, channels=configured_channels())
     return jsonify(report.to_dict())
 
 
 def _transition(scenario_id: str, action: str) -> Response:
     """Act (``?force=1`` past the quota guard), or with ``?dry_run=1`` only say what acting would do."""
     if _flag("dry_run"):
-        with db.session() as session:
-            plan = service.transition_impact(session, scenario_id, action, utcnow())
-            return jsonify(dry_run=True, scenario_id=scenario_id, status_change=plan.status_change,
-                           **plan.impact.to_dict())
-    with db.transaction() as session:
-        done = getattr(service, action)(session, scenario_id, utcnow(), force=_flag("force"))
-        body = {"scenario": scenario_dict(done.scenario), "audience": _audience(done.needs_audience,
-                                                                                 done.audience_enrolled),
-                "status_change": done.status_change, **(done.impact.to_dict() if done.impact else {})}
-    enroll_audiences([scenario_id] if done.needs_audience else [])
-    return jsonify(body)
+        plan = service.transition_impact(scenario_id, action, utcnow())
+        return jsonify(dry_run=True, scenario_id=scenario_id, status_change=plan.status_change,
+                       **plan.impact.to_dict())
+    done = service.transition(scenario_id, action, utcnow(), force=_flag("force"))
+    enroll_audiences([scenario_id] if done.needs_audience else [])  # after the commit
+    return jsonify({"scenario": scenario_dict(done.scenario),
+                    "audience": _audience(done.needs_audience, done.audience_enrolled),
+                    "status_change": done.status_change, **(done.impact.to_dict() if done.impact else {})})
 
 
 @bp.post("/scenarios/<scenario_id>/publish")
@@ -261,17 +248,15 @@ def resume(scenario_id: str) -> Response:
 @requires("admin")
 def duplicate(scenario_id: str) -> tuple[Response, int]:
     new_id = json_object().get("id")
-    with db.transaction() as session:
-        copy = service.duplicate(session, scenario_id, new_id, utcnow())  # type: ignore[arg-type]
-        return jsonify(scenario=scenario_dict(copy)), 201
+    copy = service.duplicate(scenario_id, new_id, utcnow())  # type: ignore[arg-type]
+    return jsonify(scenario=scenario_dict(copy)), 201
 
 
 @bp.delete("/scenarios/<scenario_id>")
 @requires("admin")
 def delete(scenario_id: str) -> Response:
     """Delete a non-live scenario; live scenarios that enrolled into it go to ``error``."""
-    with db.transaction() as session:
-        errored = service.delete(session, scenario_id, utcnow())
+    errored = service.delete(scenario_id, utcnow())
     return jsonify(deleted=scenario_id, errored=errored)
 
 
@@ -280,8 +265,7 @@ def delete(scenario_id: str) -> Response:
 @api_schema(request=UserIdsRequest)
 def enroll(scenario_id: str) -> Response:
     user_ids = json_body(UserIdsRequest).user_ids
-    with db.transaction() as session:
-        entered = service.enroll_manual(session, scenario_id, user_ids, utcnow())
+    entered = service.enroll_manual(scenario_id, user_ids, utcnow())
     return jsonify(enrolled=entered, requested=len(set(user_ids)))
 
 

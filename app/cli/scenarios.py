@@ -11,7 +11,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,7 @@ from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import bound_settings
-from app.delivery.audience import audience_size, enroll_audience
 from app.errors import SteplineError
-from app.extensions import db
 from app.models.base import utcnow
 from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.timeline import parse_start
@@ -87,12 +85,11 @@ def validate(files: tuple[str, ...]) -> None:
     texts = _read_files(files)
     with _reported_errors():
         try:
-            with db.session() as session:
-                checked = service.check(session, texts, channels=_channels(), nearby=_nearby_ids(texts))
+            checked = service.check(texts, channels=_channels(), nearby=_nearby_ids(texts))
         except SQLAlchemyError as exc:  # e.g. CI without a migrated database: check the files among themselves
             click.echo(f"warning: database unavailable ({type(exc).__name__}): scenarios already uploaded, "
                        "segments and fields are not checked", err=True)
-            checked = service.check(None, texts, channels=_channels(), nearby=_nearby_ids(texts))
+            checked = service.check_files(texts, channels=_channels(), nearby=_nearby_ids(texts))
     _warn(checked.warnings)
     for scn in checked.defs:
         click.echo(f"ok  {scn.id}  ({len(scn.steps)} steps, {len(scn.rules)} rules, status {scn.status})")
@@ -153,12 +150,19 @@ def confirm_or_stop(question: str, *, yes: bool, force: bool, over_quota: bool) 
 def _run_audiences(scenario_ids: list[str]) -> None:
     """Enroll existing friends of freshly published ``audience: all`` scenarios, with a progress bar."""
     for scenario_id in scenario_ids:
-        with db.session() as session:
-            size = audience_size(session, scenario_id)
-            with click.progressbar(length=size, label=f"enrolling existing friends into {scenario_id}") as bar:
-                entered = enroll_audience(session, scenario_id, utcnow(), progress=bar.update, commit=True)
-            session.commit()
+        entered = service.enroll_audience(scenario_id, utcnow(), progress=_progress_bar(scenario_id))
         click.echo(f"{scenario_id}: {entered} existing friends enrolled")
+
+
+def _progress_bar(scenario_id: str) -> Callable[[int], AbstractContextManager[Callable[[int], None]]]:
+    """Given the audience's size, a bar on the terminal that each enrolled batch advances."""
+
+    @contextmanager
+    def bar(size: int) -> Iterator[Callable[[int], None]]:
+        with click.progressbar(length=size, label=f"enrolling existing friends into {scenario_id}") as shown:
+            yield shown.update
+
+    return bar
 
 
 @scenarios_group.command("load")
@@ -171,8 +175,8 @@ def load(files: tuple[str, ...], yes: bool, force: bool) -> None:
     Status changes and the impact are printed first, then you are asked (``--yes`` skips it).
     """
     texts = _read_files(files)
-    with _reported_errors(), db.session() as session:
-        plans, warnings = service.upload_impact(session, texts, utcnow(), channels=_channels())
+    with _reported_errors():
+        plans, warnings = service.upload_impact(texts, utcnow(), channels=_channels())
     _warn(warnings)
     for plan in plans:
         if plan.status_change:
@@ -181,16 +185,16 @@ def load(files: tuple[str, ...], yes: bool, force: bool) -> None:
         click.echo(f"{plan.action:<9} {plan.scenario_id}  v{plan.version}  {_impact_line(plan.impact.to_dict())}")
     forced = confirm_or_stop(f"Upload {len(plans)} scenario(s)?", yes=yes, force=force,
                              over_quota=any(plan.impact.over_quota for plan in plans))
-    with _reported_errors(), db.transaction() as session:
-        result = service.upload(session, texts, utcnow(), force=forced, channels=_channels())
-        for item in result.scenarios:
-            status = item.scenario.status
-            moved = f" (was {item.previous_status})" if item.previous_status not in (None, status) else ""
-            enrolled = f", {item.audience_enrolled} existing friends enrolled" if item.audience_enrolled else ""
-            click.echo(f"{item.action:<9} {item.scenario.id}  v{item.version}  {status}{moved}{enrolled}")
-            for row in item.impact:
-                click.echo(f"          step {row.step_id}: {row.friends} friend(s) waiting ({row.change})")
-        pending = result.audience_pending
+    with _reported_errors():
+        result = service.upload(texts, utcnow(), force=forced, channels=_channels())
+    for item in result.scenarios:
+        status = item.scenario.status
+        moved = f" (was {item.previous_status})" if item.previous_status not in (None, status) else ""
+        enrolled = f", {item.audience_enrolled} existing friends enrolled" if item.audience_enrolled else ""
+        click.echo(f"{item.action:<9} {item.scenario.id}  v{item.version}  {status}{moved}{enrolled}")
+        for row in item.impact:
+            click.echo(f"          step {row.step_id}: {row.friends} friend(s) waiting ({row.change})")
+    pending = result.audience_pending
     record_cli("scenarios.load", ",".join(item.scenario.id for item in result.scenarios), files=len(files))
     _run_audiences(pending)
 
@@ -198,13 +202,11 @@ def load(files: tuple[str, ...], yes: bool, force: bool) -> None:
 @scenarios_group.command("list")
 def list_command() -> None:
     """Every scenario with its status, version and enrollments."""
-    with db.session() as session:
-        counts = service.enrollment_counts(session)
-        rows = service.list_scenarios(session)
+    rows = service.list_scenarios()
     if not rows:
         click.echo("no scenarios")
     for s in rows:
-        active = counts.get(s.id, {}).get("active", 0)
+        active = (s.enrollments or {}).get("active", 0)
         click.echo(f"{s.id:<30} {s.status:<7} v{s.version:<3} {s.trigger:<16} {s.channel:<10} "
                    f"priority {s.priority:<4} active {active:<6} {s.name}")
 
@@ -213,9 +215,9 @@ def list_command() -> None:
 @click.argument("scenario_id")
 def show(scenario_id: str) -> None:
     """A scenario's state, versions and current definition (as uploaded)."""
-    with _reported_errors(), db.session() as session:
-        s = service.get(session, scenario_id)
-        versions = service.versions(session, scenario_id)
+    with _reported_errors():
+        detail = service.scenario_detail(scenario_id)
+    s, versions = detail.scenario, detail.versions
     click.echo(f"{s.id}: {s.name}\nstatus {s.status}" + (f" ({s.status_reason})" if s.status_reason else "")
                + f"\nchannel {s.channel}  trigger {s.trigger}  priority {s.priority}  version {s.version}")
     for v in versions:
@@ -247,8 +249,8 @@ def preview(scenario_id: str, start_text: str, attrs: tuple[str, ...], as_json: 
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--start") from None
     attributes = dict(_attribute(a) for a in attrs)
-    with _reported_errors(), db.read() as session:
-        report = service.preview_report(session, scenario_id, start, attributes, channels=_channels())
+    with _reported_errors():
+        report = service.preview_report(scenario_id, start, attributes, channels=_channels())
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -268,17 +270,17 @@ def _transition_command(action: str) -> Callable[..., None]:
     def command(scenario_id: str, yes: bool = True, force: bool = False) -> None:
         forced = force
         if action != "pause":  # going live: impact first
-            with _reported_errors(), db.session() as session:
-                plan = service.transition_impact(session, scenario_id, action, utcnow())
+            with _reported_errors():
+                plan = service.transition_impact(scenario_id, action, utcnow())
             click.echo(f"{scenario_id}: {plan.status_change['from']} -> {plan.status_change['to']}: "
                        + _impact_line(plan.impact.to_dict()))
             forced = confirm_or_stop(f"{action.capitalize()} {scenario_id}?", yes=yes, force=force,
                                      over_quota=plan.impact.over_quota)
-        with _reported_errors(), db.transaction() as session:
-            done = getattr(service, action)(session, scenario_id, utcnow(), force=forced)
-            enrolled = f", {done.audience_enrolled} existing friends enrolled" if done.audience_enrolled else ""
-            click.echo(f"{scenario_id}: {done.scenario.status}{enrolled}")
-            pending = [scenario_id] if done.needs_audience else []
+        with _reported_errors():
+            done = service.transition(scenario_id, action, utcnow(), force=forced)
+        enrolled = f", {done.audience_enrolled} existing friends enrolled" if done.audience_enrolled else ""
+        click.echo(f"{scenario_id}: {done.scenario.status}{enrolled}")
+        pending = [scenario_id] if done.needs_audience else []
         record_cli(f"scenarios.{action}", scenario_id)
         _run_audiences(pending)
 
@@ -298,9 +300,9 @@ for _action in ("publish", "resume"):
 @click.argument("new_id")
 def duplicate(scenario_id: str, new_id: str) -> None:
     """Copy a scenario's current version into a new draft."""
-    with _reported_errors(), db.transaction() as session:
-        copy = service.duplicate(session, scenario_id, new_id, utcnow())
-        click.echo(f"{copy.id}: draft copy of {scenario_id}")
+    with _reported_errors():
+        copy = service.duplicate(scenario_id, new_id, utcnow())
+    click.echo(f"{copy.id}: draft copy of {scenario_id}")
     record_cli("scenarios.duplicate", scenario_id, new_id=new_id)
 
 
@@ -308,8 +310,8 @@ def duplicate(scenario_id: str, new_id: str) -> None:
 @click.argument("scenario_id")
 def delete(scenario_id: str) -> None:
     """Delete a scenario that is not live (live scenarios enrolling into it go to error)."""
-    with _reported_errors(), db.transaction() as session:
-        errored = service.delete(session, scenario_id, utcnow())
+    with _reported_errors():
+        errored = service.delete(scenario_id, utcnow())
     record_cli("scenarios.delete", scenario_id)
     click.echo(f"{scenario_id}: deleted" + (f"; now in error: {', '.join(errored)}" if errored else ""))
 
@@ -319,8 +321,8 @@ def delete(scenario_id: str) -> None:
 @click.argument("user_ids", nargs=-1, required=True)
 def enroll(scenario_id: str, user_ids: tuple[str, ...]) -> None:
     """Enroll friends (LINE user ids) into a live scenario now."""
-    with _reported_errors(), db.transaction() as session:
-        entered = service.enroll_manual(session, scenario_id, user_ids, utcnow())
+    with _reported_errors():
+        entered = service.enroll_manual(scenario_id, user_ids, utcnow())
     record_cli("scenarios.enroll", scenario_id, requested=len(set(user_ids)), enrolled=entered)
     click.echo(f"{scenario_id}: {entered} of {len(set(user_ids))} friend(s) enrolled")
 

@@ -117,16 +117,6 @@ def channels_with_quota(session: Session) -> list[str]:
     return list(session.scalars(sa.select(QuotaMonth.channel).distinct().order_by(QuotaMonth.channel)))
 
 
-def next_send_by_scenario(session: Session) -> dict[str, datetime]:
-    """``{scenario id: the earliest next_run_at of its active enrollments}`` (its next send)."""
-    rows = session.execute(
-        sa.select(Enrollment.scenario_id, sa.func.min(Enrollment.next_run_at))
-        .where(Enrollment.status == ENROLLMENT_ACTIVE, Enrollment.next_run_at.is_not(None))
-        .group_by(Enrollment.scenario_id)
-    )
-    return {scenario_id: at for scenario_id, at in rows if at is not None}
-
-
 def scenario_names(session: Session, scenario_ids: list[str]) -> dict[str, str]:
     """``{id: name}`` for the given scenarios (missing ones are left out)."""
     from app.models.scenarios import Scenario

@@ -1,8 +1,9 @@
 """Checks that need more than one document: references to other scenarios, channels, segments,
 and (as warnings) attributes no field defines. Pure: what exists is passed in.
 
-``validate`` (CLI), upload (API, dashboard) and the dry runs all call :func:`cross_check` through
-``app.services.scenario_upload.check``, so validate never says ok to what upload refuses.
+``validate`` (CLI), upload (API, dashboard) and the dry runs call :func:`cross_check` through
+``app.services.scenario_upload.check``, preview through ``known.check_stored``, so validate never
+says ok to what upload refuses.
 """
 
 from __future__ import annotations

@@ -96,12 +96,6 @@ def deliveries_page(status: str, page: int) -> Page:
         return monitor.deliveries_by_status(session, status, page)
 
 
-def next_send_by_scenario() -> dict[str, datetime]:
-    """``{scenario id: its next send}`` for the scenario list."""
-    with db.read() as session:
-        return monitor.next_send_by_scenario(session)
-
-
 @dataclass
 class RqState:
     """RQ queues, workers and the scheduler heartbeat; ``error`` set when Redis is unreachable."""

@@ -13,7 +13,7 @@ from app.delivery.enrollment import on_named_event
 from app.errors import NotFound
 from app.extensions import db
 from app.models.friends import Friend
-from app.services.scenarios import check_event
+from app.scenarios.event_names import check_event
 
 
 def record_named_event(channel: str, user_id: str, name: str, now: datetime, *,

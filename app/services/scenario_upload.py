@@ -1,31 +1,32 @@
 """Uploading scenario files: every check first (:func:`check`, shared with ``validate`` and the dry
 runs), all or nothing, a new version only when the definition changed, the document's ``status``
 applied after its impact was measured (and guarded against the quota left), and the impact on
-friends in flight reported."""
+friends in flight reported. Each public function owns its transaction."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.delivery.impact import Impact, going_live, guard, nothing
+from app.delivery.lifecycle import apply_status, get_scenario, settle_audience
+from app.delivery.migration import StepImpact, migrate_enrollments, step_changes, step_impact
 from app.errors import BadRequest, Conflict
-from app.models.contacts import FriendField, Segment
+from app.extensions import db
 from app.models.scenarios import SCENARIO_DRAFT, SCENARIO_LIVE, Scenario, ScenarioVersion
 from app.scenarios import store as definitions
-from app.scenarios.checks import CheckResult, FieldDefined, Known, SegmentExists, cross_check
+from app.scenarios.checks import cross_check
 from app.scenarios.errors import Issue, ScenarioInvalid
 from app.scenarios.fields import ID_PATTERN
+from app.scenarios.known import known
 from app.scenarios.loader import parse_scenarios
 from app.scenarios.schema import ScenarioDef
-from app.services.scenario_impact import Impact, going_live, guard, nothing
-from app.services.scenario_lifecycle import apply_status, get_scenario, settle_audience
-from app.services.scenario_versions import StepImpact, impact, migrate_enrollments, step_changes
+from app.services.scenario_views import ScenarioView, scenario_view
 
 Action = Literal["created", "updated", "unchanged"]
 
@@ -34,7 +35,7 @@ Action = Literal["created", "updated", "unchanged"]
 class ScenarioUpload:
     """The outcome for one scenario of an upload."""
 
-    scenario: Scenario
+    scenario: ScenarioView
     action: Action
     version: int
     previous_status: str | None
@@ -56,24 +57,9 @@ class UploadResult:
 
     @property
     def audience_pending(self) -> list[str]:
-        """Scenarios whose existing friends must still be enrolled (``enroll_audience``, job or CLI)."""
+        """Scenarios whose existing friends must still be enrolled (``enroll_audience``, job or CLI):
+        the edge hands them on after the commit."""
         return [item.scenario.id for item in self.scenarios if item.needs_audience]
-
-
-# Hooks for lookups other areas own: each is called with the session and returns a predicate.
-# Segments (SPEC §8) and friend fields plug in here; unset = segments unchecked, no field table.
-def _segment_lookup(session: Session) -> SegmentExists:
-    """Segments that exist now: a scenario naming another is refused, never matching nobody."""
-    return set(session.scalars(sa.select(Segment.id))).__contains__
-
-
-def _field_lookup(session: Session) -> FieldDefined:
-    """Attributes a field defines (archived ones too: their values are kept)."""
-    return set(session.scalars(sa.select(FriendField.name))).__contains__
-
-
-SEGMENT_LOOKUP: Callable[[Session], SegmentExists] | None = _segment_lookup
-FIELD_LOOKUP: Callable[[Session], FieldDefined] | None = _field_lookup
 
 
 @dataclass
@@ -89,35 +75,27 @@ def validate(files: list[tuple[str, str]]) -> list[ScenarioDef]:
     return parse_scenarios(files)
 
 
-def _known(session: Session | None, channels: Collection[str] | None, nearby: Collection[str] = ()) -> Known:
-    if session is None:  # no database to ask (``validate`` before the first migration)
-        return Known(scenarios=(), channels=set(channels) if channels else None, nearby=nearby)
-    return Known(scenarios=set(session.scalars(sa.select(Scenario.id))),
-                 channels=set(channels) if channels else None, nearby=nearby,
-                 segment_exists=SEGMENT_LOOKUP(session) if SEGMENT_LOOKUP else None,
-                 field_defined=FIELD_LOOKUP(session) if FIELD_LOOKUP else None)
-
-
-def check_stored(session: Session, scenario_id: str, *, channels: Collection[str] | None = None) -> CheckResult:
-    """:func:`check`'s cross checks on a stored scenario's current version (for preview): what
-    changed around it since its upload (a deleted ``enroll:`` target, a channel removed)."""
-    scenario = get_scenario(session, scenario_id)
-    version = session.scalars(sa.select(ScenarioVersion).where(
-        ScenarioVersion.scenario_id == scenario.id, ScenarioVersion.version == scenario.version)).first()
-    scn = definitions.definition_for(session, scenario.id, scenario.version)
-    text = version.source if version is not None else json.dumps(definitions.dump_definition(scn))
-    return cross_check([(version.source_name if version else scenario_id, text)], [scn], _known(session, channels))
-
-
-def check(session: Session | None, files: list[tuple[str, str]], *, channels: Collection[str] | None = None,
+def check(files: list[tuple[str, str]], *, channels: Collection[str] | None = None,
           nearby: Collection[str] = ()) -> Checked:
     """The one check behind ``scenarios validate``, upload and the dry runs: each document, then
     references to other scenarios, channels (when ``channels`` is given), segments; raises
     :class:`ScenarioInvalid` with every error, returns the warnings. ``nearby`` ids (scenario
-    files beside the ones checked) are only offered as "did you mean". Without a ``session`` only
-    the documents themselves count as existing scenarios (segments and fields are not checked)."""
+    files beside the ones checked) are only offered as "did you mean"."""
+    with db.read() as session:
+        return _check(session, files, channels=channels, nearby=nearby)
+
+
+def check_files(files: list[tuple[str, str]], *, channels: Collection[str] | None = None,
+                nearby: Collection[str] = ()) -> Checked:
+    """:func:`check` without a database: only the documents themselves count as existing scenarios
+    (segments and fields are not checked)."""
+    return _check(None, files, channels=channels, nearby=nearby)
+
+
+def _check(session: Session | None, files: list[tuple[str, str]], *, channels: Collection[str] | None,
+           nearby: Collection[str] = ()) -> Checked:
     defs = parse_scenarios(files)
-    result = cross_check(files, defs, _known(session, channels, nearby))
+    result = cross_check(files, defs, known(session, channels, nearby))
     if result.errors:
         raise ScenarioInvalid(result.errors)
     return Checked(defs, result.warnings)
@@ -151,38 +129,40 @@ def _upload_impact(session: Session, scenario: Scenario, scn: ScenarioDef, now: 
     return nothing(session, scn.channel, now)
 
 
-def store_scenario(session: Session, scn: ScenarioDef, name: str, text: str, now: datetime, *,
-                   force: bool = True) -> ScenarioUpload:
+def _store_scenario(session: Session, scn: ScenarioDef, name: str, text: str, now: datetime, *,
+                    force: bool = True) -> tuple[Scenario, ScenarioUpload]:
     """Create the scenario or add a version when its definition changed; apply the document's status.
 
-    Going live is measured first and refused (:class:`OverQuota`) beyond the quota left unless ``force``.
+    Going live is measured first and refused (:class:`OverQuota`) beyond the quota left unless
+    ``force``. The outcome's view is the row as it stands now: a caller that changes it later
+    takes the view again.
     """
     scenario = session.get(Scenario, scn.id, with_for_update=True)
     before = scenario.status if scenario is not None else None
     measured = _upload_impact(session, scenario if scenario is not None else _unsaved(scn), scn, now)
     guard(scn.id, "upload", measured, force=force)
+    action: Action = "unchanged"
+    changes: list[StepImpact] = []
     if scenario is None:
         scenario = Scenario(id=scn.id, status=SCENARIO_DRAFT, version=1, created_at=now)
         _copy_columns(scenario, scn, now)
         session.add(scenario)
         session.flush()
         _store_version(session, scn.id, 1, scn, name, text, now)
-        result = ScenarioUpload(scenario, "created", 1, None)
+        action = "created"
     else:
-        result = ScenarioUpload(scenario, "unchanged", scenario.version, scenario.status)
         old = definitions.definition_for(session, scenario.id, scenario.version)
         if _comparable(old) != _comparable(scn):
             version = scenario.version + 1
-            changes = step_changes(old, scn)
-            result.action, result.version = "updated", version
-            result.impact = impact(session, scenario.id, changes)
+            moved = step_changes(old, scn)
+            action, changes = "updated", step_impact(session, scenario.id, moved)
             _store_version(session, scn.id, version, scn, name, text, now)
-            migrate_enrollments(session, scenario.id, old, scn, version, changes, now)
+            migrate_enrollments(session, scenario.id, old, scn, version, moved, now)
             scenario.version = version
         _copy_columns(scenario, scn, now)
-    result.needs_audience = apply_status(scenario, scn, now)
-    result.status_change, result.measured = _status_change(before, scn), measured
-    return result
+    needs_audience = apply_status(scenario, scn, now)
+    return scenario, ScenarioUpload(scenario_view(scenario), action, scenario.version, before, changes,
+                                    needs_audience, status_change=_status_change(before, scn), measured=measured)
 
 
 def _unsaved(scn: ScenarioDef) -> Scenario:
@@ -206,43 +186,48 @@ class UploadPlan:
                 "status_change": self.status_change, **self.impact.to_dict()}
 
 
-def upload_impact(session: Session, files: list[tuple[str, str]], now: datetime, *,
+def upload_impact(files: list[tuple[str, str]], now: datetime, *,
                   channels: Collection[str] | None = None) -> tuple[list[UploadPlan], list[Issue]]:
-    """``?dry_run=1``: the same checks and impact code as :func:`upload`, writing nothing."""
-    checked = check(session, files, channels=channels)
-    plans = []
-    for scn in checked.defs:
-        scenario = session.get(Scenario, scn.id)
-        if scenario is None:
-            plans.append(UploadPlan(scn.id, "created", 1, None, _upload_impact(session, _unsaved(scn), scn, now)))
-            continue
-        old = definitions.definition_for(session, scenario.id, scenario.version)
-        changed = _comparable(old) != _comparable(scn)
-        plans.append(UploadPlan(scn.id, "updated" if changed else "unchanged",
-                                scenario.version + 1 if changed else scenario.version,
-                                _status_change(scenario.status, scn), _upload_impact(session, scenario, scn, now)))
-    return plans, checked.warnings
+    """``?dry_run=1``: the same checks and impact code as :func:`upload`, in a read that writes nothing."""
+    with db.read() as session:
+        checked = _check(session, files, channels=channels)
+        plans = []
+        for scn in checked.defs:
+            scenario = session.get(Scenario, scn.id)
+            if scenario is None:
+                plans.append(UploadPlan(scn.id, "created", 1, None, _upload_impact(session, _unsaved(scn), scn, now)))
+                continue
+            old = definitions.definition_for(session, scenario.id, scenario.version)
+            changed = _comparable(old) != _comparable(scn)
+            plans.append(UploadPlan(scn.id, "updated" if changed else "unchanged",
+                                    scenario.version + 1 if changed else scenario.version,
+                                    _status_change(scenario.status, scn), _upload_impact(session, scenario, scn, now)))
+        return plans, checked.warnings
 
 
-def upload(session: Session, files: list[tuple[str, str]], now: datetime, *, force: bool = False,
+def upload(files: list[tuple[str, str]], now: datetime, *, force: bool = False,
            channels: Collection[str] | None = None) -> UploadResult:
-    """Store every scenario of ``files`` or none (every check of all files comes first).
+    """Store every scenario of ``files`` or none (every check of all files comes first), in one transaction.
 
     Documents that take their scenarios live are refused (:class:`OverQuota`, nothing stored) when
-    their pushes due at once, together per channel, exceed the quota left, unless ``force``. The
-    caller owns the transaction: an error after validation must roll it back.
+    their pushes due at once, together per channel, exceed the quota left, unless ``force``.
+    Audiences too big to enroll inline are left in :attr:`UploadResult.audience_pending` for the
+    caller to hand on once this has committed.
     """
-    checked = check(session, files, channels=channels)
-    defs = checked.defs
-    results = [store_scenario(session, scn, name, text, now, force=force)
-               for (name, text), scn in zip(files, defs, strict=True)]
-    _guard_together(results, force=force)
-    session.flush()
-    for item in results:  # after every scenario is stored: an audience enrollment reads the final state
-        if item.needs_audience:
-            enrolled = settle_audience(session, item.scenario.id, now)
-            item.needs_audience, item.audience_enrolled = enrolled is None, enrolled or 0
-    return UploadResult(results, checked.warnings)
+    with db.transaction() as session:
+        checked = _check(session, files, channels=channels)
+        stored = [_store_scenario(session, scn, name, text, now, force=force)
+                  for (name, text), scn in zip(files, checked.defs, strict=True)]
+        results = [item for _, item in stored]
+        _guard_together(results, force=force)
+        session.flush()
+        for row, item in stored:  # after every scenario is stored: an audience enrollment reads the final state
+            if item.needs_audience:
+                enrolled = settle_audience(session, row.id, now)
+                item.needs_audience, item.audience_enrolled = enrolled is None, enrolled or 0
+        for row, item in stored:  # the rows as they will commit
+            item.scenario = scenario_view(row)
+        return UploadResult(results, checked.warnings)
 
 
 def _guard_together(results: list[ScenarioUpload], *, force: bool) -> None:
@@ -258,16 +243,17 @@ def _guard_together(results: list[ScenarioUpload], *, force: bool) -> None:
             guard("", "upload", total, force=force, subject=f"{len(impacts)} scenarios of channel {channel!r}")
 
 
-def duplicate(session: Session, scenario_id: str, new_id: str, now: datetime) -> Scenario:
+def duplicate(scenario_id: str, new_id: str, now: datetime) -> ScenarioView:
     """A draft copy of the current version under ``new_id`` (version 1, no enrollments)."""
     if not isinstance(new_id, str) or not ID_PATTERN.fullmatch(new_id):
         raise BadRequest("invalid scenario id", [{"path": "id", "message": f"expected [a-z0-9-]+, got {new_id!r}"}])
-    source = get_scenario(session, scenario_id)
-    if session.get(Scenario, new_id) is not None:
-        raise Conflict(f"scenario {new_id!r} already exists")
-    old = definitions.definition_for(session, source.id, source.version)
-    definition = {**definitions.dump_definition(old), "id": new_id, "status": SCENARIO_DRAFT,
-                  "name": f"{old.name} (copy)"[:200]}
-    scn = definitions.parse_definition(definition)
-    text = json.dumps(definition, ensure_ascii=False, indent=2)
-    return store_scenario(session, scn, f"duplicate of {scenario_id}", text, now, force=True).scenario
+    with db.transaction() as session:
+        source = get_scenario(session, scenario_id)
+        if session.get(Scenario, new_id) is not None:
+            raise Conflict(f"scenario {new_id!r} already exists")
+        old = definitions.definition_for(session, source.id, source.version)
+        definition = {**definitions.dump_definition(old), "id": new_id, "status": SCENARIO_DRAFT,
+                      "name": f"{old.name} (copy)"[:200]}
+        scn = definitions.parse_definition(definition)
+        text = json.dumps(definition, ensure_ascii=False, indent=2)
+        return _store_scenario(session, scn, f"duplicate of {scenario_id}", text, now, force=True)[1].scenario

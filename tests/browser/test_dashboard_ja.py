@@ -32,8 +32,7 @@ def expect(locator: Any) -> Any:
 
 
 def _upload(*files: tuple[str, str]) -> None:
-    with db.transaction() as session:
-        scenario_service.upload(session, list(files), utcnow())
+    scenario_service.upload(list(files), utcnow())
 
 
 def _queue_held_deliveries(count: int) -> None:
@@ -102,8 +101,7 @@ def test_operator_uses_the_dashboard_in_japanese(app: Flask, page: Any, screensh
     # the preview of a version upload would refuse today, with steps moved and skipped
     _upload(("vip.yaml", TARGET), ("onboarding2.yaml", TARGET.replace("id: vip-onboarding", "id: vip-onboarding2")),
             ("campaign.yaml", CAMPAIGN))
-    with db.transaction() as session:
-        scenario_service.delete(session, "vip-onboarding", utcnow())
+    scenario_service.delete("vip-onboarding", utcnow())
     page.goto("/admin/scenarios/campaign")
     page.fill("input[name=start]", "2026-05-01T07:00")
     page.fill("input[name=display_name]", "さくら")

@@ -39,13 +39,12 @@ def expect(locator: Any) -> Any:
 def _seed_contacts() -> int:
     """Fields, segments, staff, a rule set, an open handoff, clicks and a route; the first friend's id."""
     now = utcnow()
+    scenario_service.upload([("welcome.yaml", VALID_SCENARIO)], now)
     fields.put_field("plan", {"type": "choice", "label": "プラン", "choices": ["gold", "silver"]}, now)
     fields.put_field("member", {"type": "bool", "label": "会員"}, now)
     segments.put_segment("vip", {"name": "VIP のお客さま", "filter": {"tag": "vip"}}, now, with_count=False)
     segments.put_segment("gold-members", {"name": "ゴールド会員", "filter": {"all": [
         {"attribute": "plan", "eq": "gold"}, {"attribute": "member", "eq": True}]}}, now, with_count=False)
-    with db.transaction() as session:
-        scenario_service.upload(session, [("welcome.yaml", VALID_SCENARIO)], now)
     rulesets.upload([("base.yaml", RULES.read_text(encoding="utf-8"))], now)
     seed_activity("welcome")
     with db.transaction() as session:

@@ -15,11 +15,9 @@ from werkzeug.wrappers import Response
 from app.admin.auth import audit_note, requires
 from app.admin.dashboard.blueprint import bp
 from app.current import current_settings
-from app.errors import SteplineError
-from app.extensions import db
+from app.errors import NotFound, SteplineError
 from app.line.channels import line_client
 from app.models.base import utcnow
-from app.models.scenarios import Scenario
 from app.services import scenarios as scenario_service
 from app.services.test_sends import send_test
 
@@ -28,14 +26,14 @@ from app.services.test_sends import send_test
 @requires("viewer")
 def scenario_source(scenario_id: str) -> str:
     """The current version's text exactly as uploaded (YAML or JSON), with its file name."""
-    with db.session() as session:
-        scenario = session.get(Scenario, scenario_id)
-        if scenario is None:
-            abort(404, description=_("Scenario %(id)s does not exist.", id=scenario_id))
-        versions = scenario_service.versions(session, scenario_id)
-        current = next((v for v in versions if v.version == scenario.version), None)
-        return render_template("dashboard/scenario_source.html", section="scenarios", scenario=scenario,
-                               current=current, versions=versions)
+    try:
+        detail = scenario_service.scenario_detail(scenario_id)
+    except NotFound:
+        abort(404, description=_("Scenario %(id)s does not exist.", id=scenario_id))
+    scenario, versions = detail.scenario, detail.versions
+    current = next((v for v in versions if v.version == scenario.version), None)
+    return render_template("dashboard/scenario_source.html", section="scenarios", scenario=scenario,
+                           current=current, versions=versions)
 
 
 def _back(scenario_id: str, anchor: str = "") -> Response:
@@ -70,9 +68,7 @@ def scenario_duplicate(scenario_id: str) -> Response:
     new_id = request.form.get("new_id", "").strip()
     audit_note(scenario=scenario_id, copy=new_id)
     try:
-        with db.transaction() as session:
-            copy = scenario_service.duplicate(session, scenario_id, new_id, utcnow())
-            copy_id = copy.id
+        copy_id = scenario_service.duplicate(scenario_id, new_id, utcnow()).id
     except SteplineError as exc:
         flash(_("Duplicate refused: %(error)s", error=exc), "error")
         return _back(scenario_id, "#manage")
@@ -89,8 +85,7 @@ def scenario_delete(scenario_id: str) -> Response:
         return _back(scenario_id, "#manage")
     audit_note(scenario=scenario_id)
     try:
-        with db.transaction() as session:
-            errored = scenario_service.delete(session, scenario_id, utcnow())
+        errored = scenario_service.delete(scenario_id, utcnow())
     except SteplineError as exc:
         flash(_("Delete refused: %(error)s", error=exc), "error")
         return _back(scenario_id, "#manage")

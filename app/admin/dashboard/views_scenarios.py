@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -16,16 +17,12 @@ from app.admin.dashboard import charts
 from app.admin.dashboard.blueprint import bp
 from app.admin.dashboard.sorting import parse_sort, sort_rows
 from app.admin.dashboard.vocabulary import label
-from app.delivery import monitor, stats
-from app.errors import SteplineError
-from app.extensions import db
+from app.errors import NotFound, SteplineError
 from app.limits import DocumentTooLarge
 from app.models.base import utcnow
-from app.models.scenarios import Scenario
 from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.render import render_messages
 from app.scenarios.schema import ScenarioDef
-from app.scenarios.store import definition_for
 from app.scenarios.timeline import parse_start
 from app.services import clicks
 from app.services import scenarios as scenario_service
@@ -61,10 +58,8 @@ SORT_KEYS: dict[str, Any] = {
 
 def _render_list(status: int = 200, **context: Any) -> tuple[str, int]:
     sort = parse_sort(request.args.get("sort"), list(SORT_KEYS), "name")
-    with db.read() as session:
-        rows = scenario_service.list_scenarios(session)
-        totals = {row.scenario_id: row for row in stats.scenario_stats(session)}
-        next_send = monitor.next_send_by_scenario(session)
+    listed = scenario_service.scenario_table()
+    rows, totals, next_send = listed.scenarios, listed.totals, listed.next_send
     table = sort_rows([(s, totals.get(s.id), next_send.get(s.id) if s.status == "live" else None) for s in rows],
                       sort, SORT_KEYS)
     return render_template("dashboard/scenarios.html", section="scenarios", scenarios=rows, rows=table,
@@ -99,8 +94,7 @@ def _confirmed() -> bool:
 
 def _confirm_upload(files: list[tuple[str, str]], status: int = 200, message: str | None = None) -> tuple[str, int]:
     """Impact first: what the upload would do (status changes first), with a button to go on."""
-    with db.session() as session:
-        plans, warnings = scenario_service.upload_impact(session, files, utcnow(), channels=configured_channels())
+    plans, warnings = scenario_service.upload_impact(files, utcnow(), channels=configured_channels())
     rows = [plan.to_dict() for plan in plans]
     changes = [{"scenario_id": p.scenario_id, **p.status_change} for p in plans if p.status_change]
     return render_template("dashboard/confirm.html", section="scenarios", heading=_("Confirm upload"), rows=rows,
@@ -121,9 +115,8 @@ def upload() -> tuple[str, int]:
     try:
         if not _confirmed():
             return _confirm_upload(files)
-        with db.transaction() as session:
-            result = scenario_service.upload(session, files, now, force=request.form.get("force") == "1",
-                                             channels=configured_channels())
+        result = scenario_service.upload(files, now, force=request.form.get("force") == "1",
+                                         channels=configured_channels())
     except ScenarioInvalid as exc:
         return _render_list(422, upload_errors=exc.errors, form=form)
     except scenario_service.OverQuota as exc:
@@ -132,7 +125,7 @@ def upload() -> tuple[str, int]:
         return _render_list(413, upload_errors=[], upload_message=str(exc), form=form)
     except SteplineError as exc:
         return _render_list(400, upload_errors=getattr(exc, "details", []), upload_message=str(exc), form=form)
-    enroll_audiences(result.audience_pending)
+    enroll_audiences(result.audience_pending)  # after the commit: the job reads what was stored
     return _render_list(200, upload_result=result, form={})
 
 
@@ -140,8 +133,7 @@ def _confirm_transition(scenario_id: str, action: str, message: str | None = Non
                         status: int = 200) -> tuple[str, int] | None:
     """Impact first for publish / resume; None when the action cannot start (the act flashes why)."""
     try:
-        with db.session() as session:
-            plan = scenario_service.transition_impact(session, scenario_id, action, utcnow())
+        plan = scenario_service.transition_impact(scenario_id, action, utcnow())
     except SteplineError:
         return None
     row = {"scenario_id": scenario_id, "action": action, **plan.impact.to_dict()}
@@ -168,8 +160,7 @@ def lifecycle(scenario_id: str, action: str) -> Response | tuple[str, int]:
     now = utcnow()
     audit_note(scenario=scenario_id, action=action)
     try:
-        with db.transaction() as session:
-            done = change(session, scenario_id, now, force=request.form.get("force") == "1")
+        done = change(scenario_id, now, force=request.form.get("force") == "1")
     except scenario_service.OverQuota as exc:
         page = _confirm_transition(scenario_id, action, str(exc), 409)
         if page is not None:
@@ -179,7 +170,7 @@ def lifecycle(scenario_id: str, action: str) -> Response | tuple[str, int]:
         audit_note(error=str(exc))  # the redirect looks like success: say in the record that it was not
         flash(_("%(id)s: %(error)s", id=scenario_id, error=exc), "error")
     else:
-        enroll_audiences([scenario_id] if done.needs_audience else [])
+        enroll_audiences([scenario_id] if done.needs_audience else [])  # after the commit
         flash(_("%(id)s: %(action)s done — now %(status)s.", id=scenario_id, action=label(action),
                 status=label(done.scenario.status)) + _audience_note(done), "success")
     back = request.form.get("next", "")
@@ -216,36 +207,40 @@ def parse_attributes(text: str) -> dict[str, Any]:
 def scenario(scenario_id: str) -> str:
     """One scenario: per-step stats (with block rate), the funnel and a preview of its timeline."""
     clicks.drain_now()
-    with db.read() as session:
-        row = session.get(Scenario, scenario_id)
-        if row is None:
-            abort(404, description=_("Scenario %(id)s does not exist.", id=scenario_id))
-        definition = definition_for(session, scenario_id, row.version)
-        numbers = stats.stats_for(session, scenario_id)
-        start_text = request.args.get("start", "")
-        attributes_text = request.args.get("attributes", "")
-        display_name_text = request.args.get("display_name", "").strip()
-        report, preview_error = None, None
-        if start_text:
-            try:
-                report = scenario_service.preview_report(session, scenario_id, parse_start(start_text),
-                                                         parse_attributes(attributes_text),
-                                                         display_name=display_name_text or None,
-                                                         channels=configured_channels())
-            except ValueError as exc:
-                preview_error = _("start: %(error)s", error=exc)
-            except SteplineError as exc:
-                preview_error = str(exc)
+    start_text = request.args.get("start", "")
+    attributes_text = request.args.get("attributes", "")
+    display_name_text = request.args.get("display_name", "").strip()
+    start: datetime | None = None
+    failed: SteplineError | ValueError | None = None
+    if start_text:
+        try:
+            start = parse_start(start_text)
+        except ValueError as exc:
+            failed = exc
+    try:
+        page = scenario_service.scenario_page(scenario_id, start=start, attributes=parse_attributes(attributes_text),
+                                              display_name=display_name_text or None, channels=configured_channels())
+    except NotFound:
+        abort(404, description=_("Scenario %(id)s does not exist.", id=scenario_id))
+    preview_error = _preview_message(failed or page.preview_failed)
+    definition, numbers = page.definition, page.numbers
     return render_template(
-        "dashboard/scenario.html", section="scenarios", scenario=row, definition=definition,
+        "dashboard/scenario.html", section="scenarios", scenario=page.scenario, definition=definition,
         steps=numbers.steps, totals=numbers.totals, goals=numbers.goals, rate_bar=charts.rate_bar,
         funnel_chart=charts.funnel(
             [charts.FunnelRow(st.step_id, st.sent, st.clickers, st.replies, st.blocked_after) for st in numbers.steps],
             title=_("scenario funnel"), legend=(_("sent"), _("clicked"), _("replied"), _("blocked after"))),
-        report=report, preview_error=preview_error,
+        report=page.report, preview_error=preview_error,
         start_text=start_text, attributes_text=attributes_text, display_name_text=display_name_text,
         step_messages=steps_as_written(definition),
     )
+
+
+def _preview_message(failed: SteplineError | ValueError | None) -> str | None:
+    """Why the page shows no preview: a start that does not parse, or what the preview refused."""
+    if failed is None:
+        return None
+    return str(failed) if isinstance(failed, SteplineError) else _("start: %(error)s", error=failed)
 
 
 class _AsWritten(Mapping[str, str]):

@@ -9,7 +9,6 @@ import re
 
 from flask.testing import FlaskClient
 
-from app.extensions import db
 from app.models.base import utcnow
 from app.services import scenarios as scenario_service
 
@@ -48,8 +47,7 @@ steps:
 
 
 def _store(*files: tuple[str, str]) -> None:
-    with db.transaction() as session:
-        scenario_service.upload(session, list(files), utcnow())
+    scenario_service.upload(list(files), utcnow())
 
 
 def _preview(admin: FlaskClient, start: str) -> str:
@@ -65,8 +63,7 @@ def _row(preview: str, step_id: str) -> str:
 def test_preview_shows_the_upload_checks_of_the_stored_version(admin: FlaskClient) -> None:
     _store(("vip.yaml", TARGET), ("onboarding2.yaml", TARGET.replace("id: vip-onboarding", "id: vip-onboarding2")),
            ("campaign.yaml", CAMPAIGN))
-    with db.transaction() as session:
-        scenario_service.delete(session, "vip-onboarding", utcnow())
+    scenario_service.delete("vip-onboarding", utcnow())
     preview = _preview(admin, "2026-05-01T10:00")
     errors = preview[preview.index('id="preview-errors"'):preview.index('id="timeline"')]
     assert "1 error(s)" in errors

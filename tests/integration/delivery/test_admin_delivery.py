@@ -66,7 +66,7 @@ def test_test_send_renders_display_name_from_the_test_users_line_profile(
 
 def test_test_send_to_an_unknown_user_adds_no_friend_an_audience_enrolls(
         client: FlaskClient, admin_headers: dict[str, str], sim: SimulatorHandle) -> None:
-    from app.services import scenarios as service
+    from app.delivery.audience import audience_size
 
     with db.transaction() as session:
         add_scenario(session, scenario_doc(status="draft"))
@@ -74,7 +74,7 @@ def test_test_send_to_an_unknown_user_adds_no_friend_an_audience_enrolls(
                 headers=admin_headers)
     with db.session() as session:
         assert session.scalars(sa.select(Friend.status).where(Friend.user_id == TESTER)).one() == "test"
-        assert service.audience_size(session, "welcome") == 0
+        assert audience_size(session, "welcome") == 0
 
 
 def test_test_send_errors_are_4xx(client: FlaskClient, admin_headers: dict[str, str], sim: SimulatorHandle) -> None:

@@ -44,9 +44,8 @@ def text_of(document: dict[str, Any]) -> str:
 
 
 def load(*documents: dict[str, Any], now: datetime = T0) -> UploadResult:
-    """Upload documents as YAML files in one transaction."""
-    with db.transaction() as session:
-        return service.upload(session, [(f"{d['id']}.yaml", text_of(d)) for d in documents], now)
+    """Upload documents as YAML files (one upload: one transaction)."""
+    return service.upload([(f"{d['id']}.yaml", text_of(d)) for d in documents], now)
 
 
 def friend(session: Any, user_id: str, channel: str = "default") -> Friend:

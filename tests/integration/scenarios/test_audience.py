@@ -36,8 +36,7 @@ def test_draft_audience_waits_for_publish(app: Flask) -> None:
     bulk_friends(5)
     load(doc(status="draft", start={"audience": "all"}))
     assert _count("welcome") == 0
-    with db.transaction() as session:
-        done = service.publish(session, "welcome", T0)
+    done = service.publish("welcome", T0)
     assert (done.needs_audience, done.audience_enrolled) == (False, 5)
 
 
@@ -75,6 +74,7 @@ def test_audience_filter_by_tag_and_existing_enrollments_skipped(app: Flask) -> 
     load(doc(status="draft", start={"audience": "all", "trigger": "manual"}, filter={"tag": "vip"}))
     with db.transaction() as session:
         session.execute(sa.text("UPDATE scenarios SET status = 'live'"))
-        service.enroll_manual(session, "welcome", ["VIP1"], T0)
+    assert service.enroll_manual("welcome", ["VIP1"], T0) == 1
+    with db.transaction() as session:
         assert enroll_audience(session, "welcome", T0) == 1
     assert _count("welcome") == 2

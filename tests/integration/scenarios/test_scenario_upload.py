@@ -27,8 +27,7 @@ def _versions(scenario_id: str) -> list[int]:
 def _enroll_followers(*user_ids: str, scenario_id: str = "welcome") -> None:
     for user_id in user_ids:
         store_friend(user_id)
-    with db.transaction() as session:
-        service.enroll_manual(session, scenario_id, list(user_ids), T0)
+    service.enroll_manual(scenario_id, list(user_ids), T0)
 
 
 def test_upload_creates_scenario_with_columns_and_first_version(app: Flask) -> None:
@@ -47,9 +46,9 @@ def test_upload_creates_scenario_with_columns_and_first_version(app: Flask) -> N
 def test_one_invalid_file_changes_nothing(app: Flask) -> None:
     load(doc("kept"))
     bad = doc("broken", steps=[{"id": "x", "at": {"after": "soon"}, "messages": [{"text": "hi"}]}])
-    with pytest.raises(ScenarioInvalid) as caught, db.transaction() as session:
-        service.upload(session, [("good.yaml", text_of(doc("fresh"))), ("kept.yaml", text_of(doc("kept", name="new"))),
-                                 ("broken.yaml", text_of(bad))], T0)
+    with pytest.raises(ScenarioInvalid) as caught:
+        service.upload([("good.yaml", text_of(doc("fresh"))), ("kept.yaml", text_of(doc("kept", name="new"))),
+                        ("broken.yaml", text_of(bad))], T0)
     (issue,) = caught.value.errors
     assert (issue.file, issue.path) == ("broken.yaml", "steps[0].at.after")
     assert issue.line is not None and issue.column is not None
@@ -60,8 +59,8 @@ def test_one_invalid_file_changes_nothing(app: Flask) -> None:
 
 def test_enroll_of_unknown_scenario_is_an_error_with_position(app: Flask) -> None:
     rules = [{"when": {"postback": "buy"}, "do": [{"enroll": "nowhere"}]}]
-    with pytest.raises(ScenarioInvalid) as caught, db.transaction() as session:
-        service.upload(session, [("a.yaml", text_of(doc("a", rules=rules)))], T0)
+    with pytest.raises(ScenarioInvalid) as caught:
+        service.upload([("a.yaml", text_of(doc("a", rules=rules)))], T0)
     (issue,) = caught.value.errors
     assert issue.path == "rules[0].do[0].enroll" and "nowhere" in issue.message and issue.line and issue.line > 1
 

@@ -44,9 +44,9 @@ def test_upload_answers_warnings_for_attributes_no_field_defines(client: FlaskCl
 
 def test_field_lookup_hook_silences_warnings_for_defined_fields(client: FlaskClient, admin_headers: dict[str, str],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.services import scenario_upload
+    from app.scenarios import known
 
-    monkeypatch.setattr(scenario_upload, "FIELD_LOOKUP", lambda session: lambda name: name == "plan")
+    monkeypatch.setattr(known, "FIELD_LOOKUP", lambda session: lambda name: name == "plan")
     steps = [{"id": "a", "at": {"after": "0s"}, "messages": [{"text": "{attribute.plan} {attribute.other}"}]}]
     warnings = _put(client, admin_headers, doc(steps=steps)).get_json()["warnings"]
     assert [w["message"].split("'")[1] for w in warnings] == ["other"]
@@ -54,9 +54,9 @@ def test_field_lookup_hook_silences_warnings_for_defined_fields(client: FlaskCli
 
 def test_segment_lookup_hook_refuses_unknown_segments(client: FlaskClient, admin_headers: dict[str, str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.services import scenario_upload
+    from app.scenarios import known
 
-    monkeypatch.setattr(scenario_upload, "SEGMENT_LOOKUP", lambda session: lambda name: name == "vip")
+    monkeypatch.setattr(known, "SEGMENT_LOOKUP", lambda session: lambda name: name == "vip")
     response = _put(client, admin_headers, doc(filter={"any": [{"segment": "vip"}, {"segment": "vipp"}]}))
     assert response.status_code == 422
     (issue,) = response.get_json()["details"]

@@ -51,7 +51,6 @@ class Impact:
         return out
 
 
-
 class OverQuota(Conflict):
     """Acting would push more messages at once than the month has left; ``force`` overrides."""
 

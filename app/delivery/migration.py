@@ -50,7 +50,7 @@ def _active(scenario_id: str) -> list[sa.ColumnElement[bool]]:
     return [Enrollment.scenario_id == scenario_id, Enrollment.status == ENROLLMENT_ACTIVE]
 
 
-def impact(session: Session, scenario_id: str, changes: dict[str, Change]) -> list[StepImpact]:
+def step_impact(session: Session, scenario_id: str, changes: dict[str, Change]) -> list[StepImpact]:
     """Active enrollments standing (``next_step_id``) at each changed or removed step."""
     if not changes:
         return []
