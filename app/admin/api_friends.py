@@ -12,13 +12,11 @@ from flask import Blueprint, Response, request, send_file
 from app.admin.api_errors import error_response
 from app.admin.auth import audit_note, current_actor, requires
 from app.errors import BadRequest
-from app.extensions import redis_handle
 from app.models.base import utcnow
 from app.services import contacts as service
 from app.services import friend_export, friend_import
 
 bp = Blueprint("admin_api_friends", __name__, url_prefix="/admin/api")
-EXPORT_KEY = "stepline:export-throttle:{actor}"
 IMPORT_MAX_BYTES = 2 * 1024 ** 3  # a million-row CSV is far past the app-wide 1 MiB body limit
 BULK_MAX_BYTES = 64 * 1024 ** 2  # up to 1,000,000 user ids
 
@@ -95,15 +93,6 @@ def import_friends() -> Response:
     return json_response(result.to_dict())
 
 
-def _throttle(actor: str) -> int:
-    """Seconds until ``actor`` may export again (0: now, and the window starts)."""
-    key = EXPORT_KEY.format(actor=actor)
-    client = redis_handle.client
-    if client.set(key, "1", nx=True, ex=friend_export.EXPORT_INTERVAL_S):
-        return 0
-    return max(int(client.ttl(key)), 1)
-
-
 @bp.post("/friends/export")
 @requires("export")
 def export_friends() -> Response | tuple[Response, int]:
@@ -115,7 +104,7 @@ def export_friends() -> Response | tuple[Response, int]:
     # the selection and the columns are checked before the window is spent
     criteria, columns = friend_export.check_export(body.get("select"), body.get("fields"))
     try:
-        wait = _throttle(current_actor())
+        wait = friend_export.start_window(current_actor())
     except redis.RedisError:
         return error_response(503, "export throttle unavailable", ["Redis is down; try again later"])
     if wait:
@@ -127,7 +116,7 @@ def export_friends() -> Response | tuple[Response, int]:
         rows = friend_export.write_export(criteria, columns, password, target, utcnow())
     except BaseException:
         target.close()
-        redis_handle.client.delete(EXPORT_KEY.format(actor=current_actor()))  # nothing was exported
+        friend_export.give_window_back(current_actor())  # nothing was exported
         raise
     target.seek(0)
     audit_note(reason=reason, rows=rows, columns=columns, select=_select_kind(body))

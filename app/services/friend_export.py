@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import BadRequest
-from app.extensions import db
+from app.extensions import db, redis_handle
 from app.friends.fields import defined_fields, hidden_attributes
 from app.friends.sql import FRIENDS, TAGS
 from app.models.friends import FRIEND_BLOCKED
@@ -29,6 +29,22 @@ from app.services.contacts import Criteria, _selection
 
 MIN_PASSWORD = 6
 EXPORT_INTERVAL_S = 30 * 60
+EXPORT_WINDOW_KEY = "stepline:export-throttle:{actor}"
+
+
+def start_window(actor: str) -> int:
+    """Seconds until ``actor`` may export again (0: now, and their window starts). Redis keeps
+    the window, so every web process sees it; ``RedisError`` when it is down."""
+    key = EXPORT_WINDOW_KEY.format(actor=actor)
+    client = redis_handle.client
+    if client.set(key, "1", nx=True, ex=EXPORT_INTERVAL_S):
+        return 0
+    return max(int(client.ttl(key)), 1)
+
+
+def give_window_back(actor: str) -> None:
+    """An export that failed exported nothing: the actor may try again at once."""
+    redis_handle.client.delete(EXPORT_WINDOW_KEY.format(actor=actor))
 BASE_COLUMNS = ("user_id", "display_name", "status", "opted_out", "followed_at", "last_message_at", "tags")
 
 
