@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from app.delivery.audience import enroll_audience
-from app.extensions import db
 from app.models.base import utcnow
+from app.services import scenarios
 from workers.runtime import boot
 
 log = logging.getLogger(__name__)
@@ -15,8 +14,6 @@ log = logging.getLogger(__name__)
 def enroll_audience_job(scenario_id: str) -> int:
     """Enroll every matching friend; batches commit as they go and a re-run skips friends already in."""
     boot()
-    with db.session() as session:
-        enrolled = enroll_audience(session, scenario_id, utcnow(), commit=True)
-        session.commit()
+    enrolled = scenarios.enroll_audience(scenario_id, utcnow())
     log.info("audience job for scenario %s: %d friends enrolled", scenario_id, enrolled)
     return enrolled

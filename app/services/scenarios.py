@@ -77,12 +77,16 @@ def enroll_manual(scenario_id: str, user_ids: Iterable[str], now: datetime) -> i
         return enrollment.enroll_manual(session, scenario_id, user_ids, now)
 
 
-def enroll_audience(scenario_id: str, now: datetime, *, progress: ProgressBar) -> int:
-    """Enroll an ``audience: all`` scenario's existing friends here rather than in a job (the CLI):
-    batches commit as they go, so the scheduler starts on the first while the rest are read.
-    ``progress(size)`` opens the caller's progress display; what it yields is told each batch's count."""
+def enroll_audience(scenario_id: str, now: datetime, *, progress: ProgressBar | None = None) -> int:
+    """Enroll an ``audience: all`` scenario's existing friends (the audience job, or the CLI doing it
+    here): batches commit as they go, so the scheduler starts on the first while the rest are read,
+    and a re-run skips friends already in. ``progress(size)`` opens the caller's progress display;
+    what it yields is told each batch's count."""
     with db.session() as session:
-        with progress(audience.audience_size(session, scenario_id)) as advance:
-            entered = audience.enroll_audience(session, scenario_id, now, progress=advance, commit=True)
+        if progress is None:
+            entered = audience.enroll_audience(session, scenario_id, now, commit=True)
+        else:
+            with progress(audience.audience_size(session, scenario_id)) as advance:
+                entered = audience.enroll_audience(session, scenario_id, now, progress=advance, commit=True)
         session.commit()
     return entered

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -11,24 +10,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.config import DEFAULT_CHANNEL
 from app.current import current_settings
 from app.events.ledger import MalformedWebhook, parse_body
-from app.extensions import WEBHOOK_DB_DEADLINE_MS, db
 from app.line.signature import signature_is_valid
 from app.models.base import utcnow
-from app.webhook.group_commit import GroupCommit
+from app.services import webhook_intake
 from app.work import current_work
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
-_writers: dict[int, GroupCommit] = {}
-
-
-def _ledger_writer() -> GroupCommit:
-    """This process's group commit (a forked worker gets its own)."""
-    pid = os.getpid()
-    writer = _writers.get(pid)
-    if writer is None:
-        writer = _writers.setdefault(pid, GroupCommit(db.webhook_write, current_work().signal_friends))
-    return writer
 
 
 @bp.post("/callback")
@@ -51,7 +39,7 @@ def callback(channel_name: str = DEFAULT_CHANNEL) -> tuple[Response, int]:
         return jsonify(status="ok", events=0), 200  # LINE's connectivity check
     try:
         # shared with concurrent requests; 500 within LINE's 2 s when the database is locked or slow
-        batch = _ledger_writer().record(channel.name, events, utcnow(), WEBHOOK_DB_DEADLINE_MS / 1000)
+        batch = webhook_intake.record_body(channel.name, events, utcnow(), current_work().signal_friends)
     except (SQLAlchemyError, TimeoutError):
         log.exception("webhook for channel %s: database unavailable; LINE will redeliver", channel.name)
         return jsonify(error="temporarily unavailable"), 500

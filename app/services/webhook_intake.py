@@ -1,5 +1,5 @@
-"""Group commit for the webhook's ledger inserts: concurrent requests of one process share a
-transaction.
+"""Storing a webhook body: group commit for the ledger inserts, so concurrent requests of one
+process share a transaction.
 
 Under LINE's bursts every request used to take the database's write lock for its own one-row
 transaction; on SQLite (one writer for all processes) the lock's hand-offs, not the work,
@@ -12,6 +12,7 @@ the friends of the whole batch are handed to the workers in one Redis round trip
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.events.ledger import RecordedBatch, record_event_bodies
+from app.extensions import WEBHOOK_DB_DEADLINE_MS, db
 
 Body = tuple[str, Iterable[Mapping[str, Any]]]
 log = logging.getLogger(__name__)
@@ -102,3 +104,23 @@ class GroupCommit:
             self._hand_off(friends)
         except Exception:  # noqa: BLE001
             log.exception("webhook: %d friends not handed to the workers; the sweep will", len(friends))
+
+
+_writers: dict[int, GroupCommit] = {}
+
+
+def _writer(hand_off: Callable[[list[tuple[str, str]]], object]) -> GroupCommit:
+    """This process's group commit (a forked web worker gets its own)."""
+    pid = os.getpid()
+    writer = _writers.get(pid)
+    if writer is None:
+        writer = _writers.setdefault(pid, GroupCommit(db.webhook_write, hand_off))
+    return writer
+
+
+def record_body(channel: str, events: Iterable[Mapping[str, Any]], now: datetime,
+                hand_off: Callable[[list[tuple[str, str]]], object]) -> RecordedBatch:
+    """Store a signed webhook body's events, sharing a transaction with concurrent requests, under
+    the webhook's database deadline (LINE waits 2 s); after the commit their friends go to
+    ``hand_off``. ``TimeoutError`` or ``SQLAlchemyError`` when the database is locked or down."""
+    return _writer(hand_off).record(channel, events, now, WEBHOOK_DB_DEADLINE_MS / 1000)
