@@ -121,6 +121,7 @@ def _writer(hand_off: Callable[[list[tuple[str, str]]], object]) -> GroupCommit:
 def record_body(channel: str, events: Iterable[Mapping[str, Any]], now: datetime,
                 hand_off: Callable[[list[tuple[str, str]]], object]) -> RecordedBatch:
     """Store a signed webhook body's events, sharing a transaction with concurrent requests, under
-    the webhook's database deadline (LINE waits 2 s); after the commit their friends go to
-    ``hand_off``. ``TimeoutError`` or ``SQLAlchemyError`` when the database is locked or down."""
+    the webhook's database deadline (LINE waits 2 s); after the commit the batch's friends go to
+    the process's hand-off (the one given first: one port per process). ``TimeoutError`` or
+    ``SQLAlchemyError`` when the database is locked or down."""
     return _writer(hand_off).record(channel, events, now, WEBHOOK_DB_DEADLINE_MS / 1000)
