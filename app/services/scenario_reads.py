@@ -25,6 +25,7 @@ from app.scenarios.known import check_stored
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.store import definition_for
 from app.scenarios.timeline import TimelineEntry, timeline
+from app.services import clicks
 from app.services.scenario_views import ScenarioView, VersionView, scenario_view, version_view
 
 
@@ -163,7 +164,9 @@ class ScenarioPage:
 
 def scenario_page(scenario_id: str, *, start: datetime | None = None, attributes: dict[str, Any] | None = None,
                   display_name: str | None = None, channels: Collection[str] | None = None) -> ScenarioPage:
-    """One scenario's page, with the preview for ``start`` when given; NotFound for no such scenario."""
+    """One scenario's page, with the preview for ``start`` when given; NotFound for no such scenario.
+    Clicks still buffered in Redis are stored first, as for ``monitoring.scenario_stats``."""
+    clicks.drain_now()
     with db.read() as session:
         row = get_scenario(session, scenario_id)
         definition = definition_for(session, scenario_id, row.version)

@@ -24,7 +24,6 @@ from app.scenarios.errors import ScenarioInvalid
 from app.scenarios.render import render_messages
 from app.scenarios.schema import ScenarioDef
 from app.scenarios.timeline import parse_start
-from app.services import clicks
 from app.services import scenarios as scenario_service
 from app.work import enroll_audiences
 
@@ -206,7 +205,6 @@ def parse_attributes(text: str) -> dict[str, Any]:
 @requires("viewer")
 def scenario(scenario_id: str) -> str:
     """One scenario: per-step stats (with block rate), the funnel and a preview of its timeline."""
-    clicks.drain_now()
     start_text = request.args.get("start", "")
     attributes_text = request.args.get("attributes", "")
     display_name_text = request.args.get("display_name", "").strip()
