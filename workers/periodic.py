@@ -39,13 +39,40 @@ def recover_lost_jobs() -> None:
 
 redis_watch = RedisWatch(recover_lost_jobs)
 
+
+class WhileBusy:
+    """A task run again after ``busy_seconds`` while it finds work, else at its interval.
+
+    Clicks come in a burst after a multicast: one drain a second wrote ~2,000 of them in one go,
+    and that burst of database work beside the web tier answering the clicks made the redirects'
+    p99 8 ms → 160 ms (``bench.clicks``); small drains every 0.2 s spread it.
+    """
+
+    def __init__(self, run: Callable[[], int], busy_seconds: float) -> None:
+        self._run = run
+        self.busy_seconds = busy_seconds
+        self.busy = False
+
+    def run(self) -> int:
+        self.busy = False
+        done = self._run()
+        self.busy = done > 0
+        return done
+
+    def next_work_in(self) -> float | None:
+        return self.busy_seconds if self.busy else None
+
+
+click_drain = WhileBusy(clicks.drain, busy_seconds=0.2)
+
 SCHEDULE: list[PeriodicTask] = [
     PeriodicTask("watch_redis", 1.0, redis_watch.check),
     PeriodicTask("sweep_events", 5.0, sweep_events),
     PeriodicTask("schedule_due", 1.0, delivery_jobs.schedule_due, delivery_jobs.seconds_to_next_due),
     PeriodicTask("sweep_deliveries", 5.0, delivery_jobs.sweep_deliveries),
     PeriodicTask("sync_quota", quota_jobs.SYNC_EVERY_SECONDS, quota_jobs.enqueue_quota_syncs),
-    PeriodicTask("drain_clicks", 1.0, clicks.drain),  # tracked-link clicks: Redis stream → link_clicks
+    # tracked-link clicks: Redis stream → link_clicks
+    PeriodicTask("drain_clicks", 1.0, click_drain.run, click_drain.next_work_in),
     PeriodicTask("apply_route_logins", 5.0, lambda: routes.apply_pending(utcnow())),  # login/follow races
     PeriodicTask("sweep_conversations", conversation_jobs.SWEEP_SECONDS, conversation_jobs.sweep_conversations),
     PeriodicTask("step_rich_menus", 5.0, conversation_jobs.sweep_step_rich_menus),

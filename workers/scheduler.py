@@ -44,8 +44,11 @@ class Scheduler:
 
     def pause(self, started: float) -> float:
         """Seconds to sleep: until the next tick (none after a round that overran it), or until
-        the soonest work a task knows of, but not less than ``SHORTEST_PAUSE`` for that."""
+        the soonest work a task knows of, but not less than ``SHORTEST_PAUSE`` for that. Every
+        task whose work falls due by then is woken (a click drain and a step claim both asking
+        for 0.2 s both run at 0.2 s)."""
         pause = max(0.0, TICK_SECONDS - (time.monotonic() - started))
+        hints: dict[str, float] = {}
         for task in self.tasks:
             if task.next_work_in is None:
                 continue
@@ -55,8 +58,10 @@ class Scheduler:
                 log.warning("scheduled task %s could not say when its work is due: %s", task.name, exc)
                 continue
             if work_in is not None and max(SHORTEST_PAUSE, work_in) < pause:
-                pause = max(SHORTEST_PAUSE, work_in)
-                self.woken_for = {task.name}
+                hints[task.name] = max(SHORTEST_PAUSE, work_in)
+        if hints:
+            pause = min(hints.values())
+            self.woken_for = {name for name, work_in in hints.items() if work_in <= pause + SHORTEST_PAUSE / 2}
         return pause
 
     def forever(self) -> None:

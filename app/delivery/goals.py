@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.dialect import insert_for
+from app.dialect import among, insert_for
 from app.errors import NotFound
 from app.models.delivery import Enrollment, GoalConversion
 from app.scenarios import schema as s
@@ -34,7 +34,7 @@ def latest_cycles(session: Session, friend_ids: Iterable[int]) -> dict[int, list
     ids = list(set(friend_ids))
     if not ids:
         return {}
-    latest = (sa.select(sa.func.max(Enrollment.id)).where(Enrollment.friend_id.in_(ids))
+    latest = (sa.select(sa.func.max(Enrollment.id)).where(among(session, Enrollment.friend_id, ids))
               .group_by(Enrollment.friend_id, Enrollment.scenario_id))
     rows = session.execute(sa.select(Enrollment.id, Enrollment.friend_id, Enrollment.scenario_id,
                                      Enrollment.scenario_version, Enrollment.start_at)

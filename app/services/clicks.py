@@ -10,10 +10,11 @@ recorded exactly once. With Redis down the buffer writes the rows itself.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
-import uuid
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,10 +24,10 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.orm import Session
 
 from app.delivery import goals
-from app.dialect import among, insert_for
+from app.dialect import among, insert_for, is_postgres
 from app.errors import NotFound
 from app.extensions import db, redis_handle
-from app.measure import versions
+from app.measure import clicks_pg, versions
 from app.measure.links import LinkRef, LinkSigner
 from app.measure.tracking import links_of
 from app.models.delivery import Delivery
@@ -126,10 +127,32 @@ def _click(scn: ScenarioDef, ref: LinkRef) -> Click | None:
     return Click(links[ref.link_index], ref.delivery_id, ref.link_index, scn.id, step.id)
 
 
+class _ClickKeys:
+    """Unique click keys without a system call each: a random prefix per process and a counter
+    (``uuid4`` read ``os.urandom`` for every click, a twentieth of the redirect's CPU)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._prefix = ""
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        if self._pid != os.getpid():  # first use, or a forked child: never its parent's keys
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._prefix, self._counter = os.urandom(12).hex(), itertools.count()
+                    self._pid = os.getpid()
+        return f"{self._prefix}{next(self._counter):x}"
+
+
+_keys = _ClickKeys()
+
+
 def record(click: Click, at: datetime) -> None:
     """Hand the click to this process's write-behind buffer (:mod:`app.services.click_queue`): in
     the Redis stream within a few milliseconds, or stored directly when Redis is down."""
-    _queue.put({"key": uuid.uuid4().hex, "at": f"{at.timestamp():.6f}", "url": click.url,
+    _queue.put({"key": _keys.next(), "at": f"{at.timestamp():.6f}", "url": click.url,
                 "delivery_id": str(click.delivery_id), "link_index": str(click.link_index),
                 "scenario_id": click.scenario_id, "step_id": click.step_id})
 
@@ -184,17 +207,23 @@ def store(session: Session, entries: list[dict[str, str]]) -> int:
     if not entries:
         return 0
     entries = list({entry["key"]: entry for entry in entries}.values())  # an entry appended twice (a retried flush)
-    keys = [entry["key"] for entry in entries]
-    known = set(session.scalars(sa.select(LinkClick.click_key).where(LinkClick.click_key.in_(keys))))
-    fresh = _rows(session, [entry for entry in entries if entry["key"] not in known])
-    if not fresh:
-        return 0
-    session.execute(insert_for(session)(LinkClick).values(fresh).on_conflict_do_nothing(index_elements=["click_key"]))
+    fresh = clicks_pg.insert_new(session, entries) if is_postgres(session) else _insert_new(session, entries)
     real = [row for row in fresh if not row["is_test"]]
     cycles = goals.latest_cycles(session, [row["friend_id"] for row in real])
     for row in real:
         goals.complete(session, cycles.get(row["friend_id"], []), goals.CLICK, row["url"], row["clicked_at"])
     return len(fresh)
+
+
+def _insert_new(session: Session, entries: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """SQLite: the rows of clicks not stored yet, inserted as one executemany (a multi-row VALUES
+    would be compiled again for every batch size)."""
+    keys = [entry["key"] for entry in entries]
+    known = set(session.scalars(sa.select(LinkClick.click_key).where(LinkClick.click_key.in_(keys))))
+    fresh = _rows(session, [entry for entry in entries if entry["key"] not in known])
+    if fresh:
+        session.execute(insert_for(session)(LinkClick).on_conflict_do_nothing(index_elements=["click_key"]), fresh)
+    return fresh
 
 
 def _decode(fields: dict[bytes, bytes]) -> dict[str, str]:

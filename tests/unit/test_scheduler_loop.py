@@ -58,3 +58,16 @@ def test_a_round_that_overran_its_tick_is_followed_at_once() -> None:
     scheduler = Scheduler([_task("claim", runs, work_in=0.5)])
     assert scheduler.pause(time.monotonic() - 2 * TICK_SECONDS) == 0.0  # a backlog: no sleep, hint or not
     assert scheduler.woken_for == set()
+
+
+def test_every_task_whose_work_falls_due_by_the_wake_is_woken() -> None:
+    runs: list[str] = []
+    scheduler = Scheduler([_task("claim", runs, work_in=0.2), _task("drain", runs, work_in=0.22),
+                           _task("later", runs, work_in=0.6), _task("plain", runs)])
+    started = time.monotonic()
+    scheduler.run_due(started)
+    assert scheduler.pause(started) == pytest.approx(0.2)
+    assert scheduler.woken_for == {"claim", "drain"}
+    runs.clear()
+    scheduler.run_due(started + 0.2)
+    assert runs == ["claim", "drain"]

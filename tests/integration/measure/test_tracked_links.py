@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from app.config import Settings
 from app.extensions import db, redis_handle
 from app.line.client import LineClient
+from app.models.delivery import Delivery
 from app.models.measure import LinkClick
 from app.services import click_queue, clicks
 from app.services.sending import send_batch
@@ -209,3 +210,46 @@ def test_link_preview_fetchers_and_head_requests_are_not_counted(sim: SimulatorH
     head = client.head(_path(url))
     assert preview.status_code == head.status_code == 302
     assert clicks.drain() == 0
+
+
+def test_a_drained_batch_stores_each_new_click_once_and_drops_removed_deliveries(
+        sim: SimulatorHandle, clients: Clients) -> None:
+    _send(clients, 3, [{"text": f"sale {SHOP}"}])
+    with db.session() as session:
+        ids = sorted(session.scalars(sa.select(Delivery.id)))
+
+    def entry(key: str, delivery_id: int) -> dict[str, str]:
+        return {"key": key, "at": f"{T0.timestamp():.6f}", "url": SHOP, "delivery_id": str(delivery_id),
+                "link_index": "0", "scenario_id": "demo", "step_id": "hello"}
+
+    with db.transaction() as session:
+        assert clicks.store(session, [entry("a", ids[0])]) == 1
+    batch = [entry("a", ids[0]), entry("b", ids[1]), entry("b", ids[1]), entry("c", ids[2]),
+             entry("gone", max(ids) + 1000)]  # stored already, new, twice in the batch, new, no delivery
+    with db.transaction() as session:
+        assert clicks.store(session, batch) == 2
+    rows = _clicks()
+    assert sorted(row.click_key for row in rows) == ["a", "b", "c"]
+    assert {row.delivery_id for row in rows} == set(ids)
+    assert all(row.clicked_at == T0 and row.friend_id for row in rows)
+
+
+def test_click_keys_differ_across_threads_and_forked_processes() -> None:
+    import os
+    import threading
+
+    keys: list[str] = []
+    threads = [threading.Thread(target=lambda: keys.extend(clicks._keys.next() for _ in range(500)))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a gunicorn worker forked from a master that had made keys
+        os.write(write, clicks._keys.next().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    assert len(set(keys)) == 2000 and child not in keys and child[:24] != keys[0][:24]
