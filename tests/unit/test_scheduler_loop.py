@@ -71,3 +71,22 @@ def test_every_task_whose_work_falls_due_by_the_wake_is_woken() -> None:
     runs.clear()
     scheduler.run_due(started + 0.2)
     assert runs == ["claim", "drain"]
+
+
+def test_a_drain_that_found_work_asks_to_run_again_soon_and_an_idle_or_failing_one_does_not() -> None:
+    from workers.periodic import WhileBusy
+
+    found = [3, 0]
+    task = WhileBusy(lambda: found.pop(0), busy_seconds=0.2)
+    assert task.next_work_in() is None
+    assert task.run() == 3 and task.next_work_in() == 0.2
+    assert task.run() == 0 and task.next_work_in() is None
+
+    def broken() -> int:
+        raise RuntimeError("database away")
+
+    failing = WhileBusy(broken, busy_seconds=0.2)
+    failing.busy = True
+    with pytest.raises(RuntimeError):
+        failing.run()
+    assert failing.next_work_in() is None  # back to its interval, not a retry every 0.2 s
