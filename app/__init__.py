@@ -61,8 +61,11 @@ def create_app(settings: Settings | None = None, *, work: Work | None = None) ->
     register_cli(app)
 
     from app.public.fastlinks import TrackedLinks
+    from app.webhook.fast import WebhookFastPath
 
     app.wsgi_app = TrackedLinks(app.wsgi_app, settings.link_signing_key)  # type: ignore[method-assign]
+    app.wsgi_app = WebhookFastPath(app.wsgi_app, settings,  # type: ignore[method-assign]
+                                   work.signal_friends if work is not None else None)
     return app
 
 

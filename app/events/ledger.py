@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.events import ledger_pg
 from app.line.webhook_body import MalformedWebhook, parse_body, parse_events
 from app.models.events import EVENT_IGNORED, EVENT_PENDING, WebhookEvent
 
@@ -78,8 +79,11 @@ def record_event_bodies(connection: Session | sa.Connection,
         return [RecordedBatch(0, 0, frozenset()) for _ in bodies]
     if isinstance(connection, Session):
         connection = connection.connection()
-    statement = _INSERT_IGNORING_DUPLICATES[connection.dialect.name]
-    inserted = set(connection.execute(statement, list(rows.values())).scalars().all())
+    if connection.dialect.name == "postgresql":
+        inserted = ledger_pg.insert_new(connection, rows.values(), now)
+    else:
+        statement = _INSERT_IGNORING_DUPLICATES[connection.dialect.name]
+        inserted = set(connection.execute(statement, list(rows.values())).scalars().all())
     answers = []
     for (_, events), mine in zip(bodies, owners, strict=True):
         total = len({event["webhookEventId"] for event in events})

@@ -1,21 +1,18 @@
-"""POST /callback[/<channel>]: verify, persist, enqueue, answer — well inside LINE's 2 s deadline."""
+"""POST /callback[/<channel>]: verify, persist, enqueue, answer — well inside LINE's 2 s deadline.
+
+An ordinary webhook (known channel, Content-Length, no query string) is answered by the fast path
+in front of Flask (:mod:`app.webhook.fast`); this view answers the rest (a chunked body, one past
+the size limit, a query string) with the same :func:`app.webhook.receive.receive`."""
 
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, Response, abort, jsonify, request
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import DEFAULT_CHANNEL
 from app.current import current_settings
-from app.events.ledger import MalformedWebhook, parse_body
-from app.line.signature import signature_is_valid
-from app.models.base import utcnow
-from app.services import webhook_intake
+from app.webhook.receive import receive
 from app.work import current_work
 
-log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
 
 
@@ -27,21 +24,5 @@ def callback(channel_name: str = DEFAULT_CHANNEL) -> tuple[Response, int]:
     if channel is None:
         abort(404, description=f"unknown channel {channel_name!r}")
     body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, chunked too (app/body_limit.py)
-    if not signature_is_valid(body, request.headers.get("X-Line-Signature"), channel.secret):
-        log.warning("webhook for channel %s rejected: bad or missing signature", channel.name)
-        return jsonify(error="invalid signature"), 400
-    try:
-        events = parse_body(body)
-    except MalformedWebhook as exc:
-        log.warning("webhook for channel %s rejected: malformed body (%s)", channel.name, exc)
-        return jsonify(error="malformed webhook body", details=[str(exc)]), 400
-    if not events:
-        return jsonify(status="ok", events=0), 200  # LINE's connectivity check
-    try:
-        # shared with concurrent requests; 500 within LINE's 2 s when the database is locked or slow
-        batch = webhook_intake.record_body(channel.name, events, utcnow(), current_work().signal_friends)
-    except (SQLAlchemyError, TimeoutError):
-        log.exception("webhook for channel %s: database unavailable; LINE will redeliver", channel.name)
-        return jsonify(error="temporarily unavailable"), 500
-    log.debug("webhook channel=%s stored=%d duplicates=%d", channel.name, batch.stored, batch.duplicates)
-    return jsonify(status="ok", stored=batch.stored, duplicates=batch.duplicates), 200
+    status, answer = receive(channel, body, request.headers.get("X-Line-Signature"), current_work().signal_friends)
+    return jsonify(answer), status
