@@ -44,7 +44,8 @@ def _event(i: int) -> dict[str, Any]:
 def _environ(i: int, query: str = "") -> dict[str, Any]:
     raw = json.dumps({"destination": "Ubench", "events": [_event(i)]}).encode()
     headers: dict[str, str] = {"Content-Type": "application/json", "X-Line-Signature": compute_signature(raw, SECRET)}
-    return EnvironBuilder(path="/callback", method="POST", data=raw, query_string=query, headers=headers).get_environ()
+    return EnvironBuilder(path="/callback", method="POST", data=raw, query_string=query,
+                          headers=list(headers.items())).get_environ()
 
 
 def cpu_per_call(work: Callable[[int], object], count: int, threads: int = THREADS) -> float:
