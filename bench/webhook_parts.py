@@ -4,9 +4,8 @@
 
 Prints the web process's CPU per signed single-event follow: answered by the fast path
 (``app/webhook/fast.py``), by the Flask view (the same body with a query string), and by a bare
-Flask app that only answers 200; then the ledger insert alone (the portable SQLAlchemy statement
-and, on PostgreSQL, the driver-cursor statement of ``app/events/ledger_pg.py``) and the Redis
-hand-off alone. Four threads send at once, as one gunicorn worker's threads do. ``bench.webhook``
+Flask app that only answers 200; then the ledger insert alone (``app/events/ledger_insert.py``)
+and the Redis hand-off alone. Four threads send at once, as one gunicorn worker's threads do. ``bench.webhook``
 measures the whole stack; this says which part to cut.
 """
 
@@ -117,11 +116,6 @@ def _measure(n: int) -> None:
 
     dialect = db.engine.dialect.name
     print(f"ledger insert ({dialect}): {cpu_per_call(insert(ledger.record_event_bodies), n, 1):,.0f} µs CPU")
-    if dialect == "postgresql":
-        def portable(connection: Any, bodies: Any, at: Any) -> object:
-            rows = [ledger._row(channel, event, at) for channel, events in bodies for event in events]
-            return connection.execute(ledger._INSERT_IGNORING_DUPLICATES["postgresql"], rows).all()
-        print(f"ledger insert, portable statement: {cpu_per_call(insert(portable), n, 1):,.0f} µs CPU")
     hand_off = cpu_per_call(lambda i: work.signal_friends([("default", f"Uparts{i}")]), n, 1)
     print(f"hand-off (Redis): {hand_off:,.0f} µs CPU")
 

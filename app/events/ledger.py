@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.events import ledger_pg
+from app.events import ledger_insert
 from app.line.webhook_body import MalformedWebhook, parse_body, parse_events
 from app.models.events import EVENT_IGNORED, EVENT_PENDING, WebhookEvent
 
@@ -79,11 +78,7 @@ def record_event_bodies(connection: Session | sa.Connection,
         return [RecordedBatch(0, 0, frozenset()) for _ in bodies]
     if isinstance(connection, Session):
         connection = connection.connection()
-    if connection.dialect.name == "postgresql":
-        inserted = ledger_pg.insert_new(connection, rows.values(), now)
-    else:
-        statement = _INSERT_IGNORING_DUPLICATES[connection.dialect.name]
-        inserted = set(connection.execute(statement, list(rows.values())).scalars().all())
+    inserted = ledger_insert.insert_new(connection, list(rows.values()), now)
     answers = []
     for (_, events), mine in zip(bodies, owners, strict=True):
         total = len({event["webhookEventId"] for event in events})
@@ -91,21 +86,6 @@ def record_event_bodies(connection: Session | sa.Connection,
         friends = frozenset(rows[key]["user_id"] for key in stored if rows[key]["status"] == EVENT_PENDING)
         answers.append(RecordedBatch(len(stored), total - len(stored), friends))
     return answers
-
-
-def _insert_ignoring_duplicates(insert: Any) -> Any:
-    # built once: a constant statement is compiled once and cached by SQLAlchemy (hot path)
-    return (
-        insert(WebhookEvent.__table__)
-        .on_conflict_do_nothing(index_elements=["webhook_event_id"])
-        .returning(WebhookEvent.__table__.c.webhook_event_id, sort_by_parameter_order=True)
-    )
-
-
-_INSERT_IGNORING_DUPLICATES = {
-    "postgresql": _insert_ignoring_duplicates(postgresql.insert),
-    "sqlite": _insert_ignoring_duplicates(sqlite.insert),
-}
 
 
 def friends_with_pending_events(session: Session, older_than: datetime, limit: int = 1000) -> list[tuple[str, str]]:
