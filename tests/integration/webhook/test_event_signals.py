@@ -1,0 +1,39 @@
+"""The webhook's hand-off to the workers (workers/event_signals.py): friends land in their shard's
+set, and one drain job is enqueued per shard until that drain finishes."""
+
+from __future__ import annotations
+
+import redis
+
+from workers import event_jobs, event_signals
+from workers.queues import EVENTS, get_queue
+
+
+def _drains() -> list[int]:
+    """The shards of the drain jobs waiting in the events queue."""
+    return sorted(job.args[0] for job in get_queue(EVENTS).jobs)
+
+
+def test_friends_of_several_shards_are_marked_and_each_shard_drained_once(app, redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    friends = [("default", f"Usig{i}") for i in range(2_500)]  # every shard, more than one SADD slice each
+    assert event_jobs.signal_friends(friends)
+    by_shard: dict[int, set[bytes]] = {}
+    for channel, user in friends:
+        by_shard.setdefault(event_signals.shard_of(channel, user), set()).add(f"{channel}\x1f{user}".encode())
+    assert _drains() == sorted(by_shard) == list(range(event_signals.SHARDS))
+    for shard, members in by_shard.items():
+        assert client.smembers(event_signals.SET_KEY.format(shard)) == members
+        assert 0 < client.ttl(event_signals.FLAG_KEY.format(shard)) <= event_signals.FLAG_TTL_S
+    assert event_jobs.signal_friends([("default", "Usig0")])  # a drain is pending already: no second job
+    assert len(_drains()) == event_signals.SHARDS
+
+
+def test_a_finished_drain_lets_the_next_signal_enqueue_again(app) -> None:
+    shard = event_signals.shard_of("default", "Usolo")
+    assert event_jobs.signal_friends([("default", "Usolo")])
+    assert event_signals.take_friends(shard) == [("default", "Usolo")]
+    assert event_signals.finish_drain(shard) is False
+    assert event_jobs.signal_friends([("default", "Usolo")])
+    assert _drains() == [shard, shard]
+
