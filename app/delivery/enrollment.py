@@ -217,15 +217,19 @@ def on_start_field_changed(session: Session, friend: Friend, field: str, now: da
     restart = stop the cycle (cancelling its unsent deliveries) and start a new one from step 1;
     reschedule = recompute the current step's due time from the new start; ignore = nothing.
     """
-    rows = session.execute(
-        sa.select(Enrollment, Scenario).join(Scenario, Scenario.id == Enrollment.scenario_id)
+    # runs for every message a friend sends (``last_message_at``) and every attribute written, and a
+    # start driven by that field is rare: decide on the cached definitions from three columns, and
+    # load the entities only of the cycles that move
+    active = session.execute(
+        sa.select(Enrollment.id, Enrollment.scenario_id, Enrollment.scenario_version)
         .where(Enrollment.friend_id == friend.id, Enrollment.status == ENROLLMENT_ACTIVE)
     ).all()
     changed = 0
-    for enrollment, scenario in rows:
-        scn = definition_for(session, scenario.id, enrollment.scenario_version)
+    for enrollment_id, scenario_id, version in active:
+        scn = definition_for(session, scenario_id, version)
         if not field_drives_start(scn, field) or scn.start.on_start_change == "ignore":
             continue
+        enrollment, scenario = session.get_one(Enrollment, enrollment_id), session.get_one(Scenario, scenario_id)
         start = _start_for(friend, scn, now)
         if start is None or start == enrollment.start_at:
             continue
