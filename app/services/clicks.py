@@ -209,6 +209,8 @@ def store(session: Session, entries: list[dict[str, str]]) -> int:
     entries = list({entry["key"]: entry for entry in entries}.values())  # an entry appended twice (a retried flush)
     fresh = clicks_pg.insert_new(session, entries) if is_postgres(session) else _insert_new(session, entries)
     real = [row for row in fresh if not row["is_test"]]
+    if not real or not goals.any_goal_of(session, goals.CLICK):
+        return len(fresh)
     cycles = goals.latest_cycles(session, [row["friend_id"] for row in real])
     for row in real:
         goals.complete(session, cycles.get(row["friend_id"], []), goals.CLICK, row["url"], row["clicked_at"])

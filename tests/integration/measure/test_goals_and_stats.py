@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
+from app.delivery import goals
 from app.delivery.rules import add_tag
 from app.extensions import db
 from app.line.client import LineClient
@@ -18,7 +19,7 @@ from app.models.friends import Friend
 from app.services import clicks
 from app.services.sending import send_batch
 from linesim.testing import SimulatorHandle
-from tests.factories import T0, population, scenario_doc
+from tests.factories import T0, add_scenario, in_tx, population, scenario_doc
 from tests.integration.measure.conftest import PUBLIC_URL, claim
 
 Clients = Callable[[str], LineClient]
@@ -158,3 +159,14 @@ def test_metrics_carry_clicks_and_conversions(sim: SimulatorHandle, clients: Cli
     assert samples[("stepline_link_unique_clicks", (("scenario", "welcome"), ("step", "hello")))] == 1
     assert samples[("stepline_goal_conversions_total", (("goal", "visit"), ("scenario", "welcome")))] == 1
     assert samples[("stepline_link_clicks_queued", ())] == 0
+
+
+def test_any_goal_of_looks_at_every_stored_version(app) -> None:
+    with db.session() as session:
+        assert not goals.any_goal_of(session, goals.CLICK)  # nothing stored: a click drain skips the cycles
+    in_tx(lambda s: add_scenario(s, scenario_doc("events", goals=[{"id": "paid", "on": {"event": "purchase"}}])))
+    in_tx(lambda s: add_scenario(s, scenario_doc("clicks", goals=[{"id": "visit", "on": {"click": "x.example"}}])))
+    in_tx(lambda s: add_scenario(s, scenario_doc("clicks"), version=2))  # the click goal only in version 1
+    with db.session() as session:
+        assert goals.any_goal_of(session, goals.EVENT) and goals.any_goal_of(session, goals.CLICK)
+        assert not goals.any_goal_of(session, goals.TAG)
