@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import namedtuple
 from collections.abc import Sequence
 from functools import lru_cache
@@ -15,6 +16,12 @@ from sqlalchemy.orm import Session
 def is_postgres(session: Session) -> bool:
     """True on PostgreSQL (row locks, SKIP LOCKED); False on SQLite (one writer at a time)."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+def json_document(value: Any) -> str:
+    """``value`` as the one JSON text a PostgreSQL bulk statement reads with ``jsonb_to_recordset``
+    (imports, clicks, the webhook ledger): compact, non-ASCII kept as is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def table_of(model: type[Any]) -> sa.Table:

@@ -13,7 +13,6 @@ invalidated, as ``Connection.execute`` would do.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
@@ -21,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.dialect import json_document
 from app.models.events import WebhookEvent
 
 Row = Mapping[str, Any]  # as app.events.ledger._row builds it: a value for each column below
@@ -45,11 +45,11 @@ RETURNING webhook_event_id
 def insert_new(connection: sa.Connection, rows: Sequence[Row], now: datetime) -> set[str]:
     """Insert ledger rows; the webhookEventIds that were new."""
     if connection.dialect.name == "postgresql":
-        document = json.dumps([{"id": r["webhook_event_id"], "channel": r["channel"], "type": r["type"],
-                                "source_type": r["source_type"], "user_id": r["user_id"], "mode": r["mode"],
-                                "redelivery": r["is_redelivery"], "at": r["timestamp"].isoformat(),
-                                "payload": r["payload"], "status": r["status"], "done": r["processed_at"] is not None}
-                               for r in rows], ensure_ascii=False, separators=(",", ":"))
+        document = json_document([{"id": r["webhook_event_id"], "channel": r["channel"], "type": r["type"],
+                                    "source_type": r["source_type"], "user_id": r["user_id"], "mode": r["mode"],
+                                    "redelivery": r["is_redelivery"], "at": r["timestamp"].isoformat(),
+                                    "payload": r["payload"], "status": r["status"],
+                                    "done": r["processed_at"] is not None} for r in rows])
         return set(_fetch(connection, POSTGRES_INSERT, {"now": now, "events": document}))
     binds = _bind_processors(connection.dialect)
     new: set[str] = set()

@@ -11,23 +11,18 @@ rules in Python, ``friend_import._Importer.write``).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.dialect import json_document
 from app.models.base import UTCDateTime
 
 
 def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def _json(value: Any) -> str:
-    # no U+0000 reaches this point: PostgreSQL has no text for it and the import refuses it
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # the rules of ``friend_import._Importer.write`` in SQL: attributes merged (the file's win), other
@@ -80,5 +75,5 @@ def merge_batch(session: Session, channel: str, rows: dict[str, Any], now: datet
     document = [{"user_id": user_id, "display_name": row.display_name, "opted_out": row.opted_out,
                  "attributes": row.attributes, "followed": _when(row.followed_at)} for user_id, row in rows.items()]
     created, existing, updated = session.execute(_MERGE, {
-        "now": now, "channel": channel, "rows": _json(document), "tags": _json(tags)}).one()
+        "now": now, "channel": channel, "rows": json_document(document), "tags": json_document(tags)}).one()
     return int(created), int(existing), int(updated)

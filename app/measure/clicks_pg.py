@@ -10,12 +10,12 @@ stored happen in the database, and ``RETURNING`` says which clicks are new.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.dialect import json_document
 from app.models.base import UTCDateTime
 
 _INSERT = sa.text("""
@@ -34,8 +34,7 @@ RETURNING friend_id, url, is_test, clicked_at
 def insert_new(session: Session, entries: list[dict[str, str]]) -> list[dict[str, Any]]:
     """Insert the clicks of stream entries (a key already stored, or a delivery since removed, is
     skipped); the new rows' ``friend_id``, ``url``, ``is_test`` and ``clicked_at``."""
-    document = json.dumps([{"key": e["key"], "url": e["url"], "delivery_id": int(e["delivery_id"]),
+    document = json_document([{"key": e["key"], "url": e["url"], "delivery_id": int(e["delivery_id"]),
                             "link_index": int(e["link_index"]), "scenario_id": e["scenario_id"],
-                            "step_id": e["step_id"], "at": float(e["at"])} for e in entries],
-                          ensure_ascii=False, separators=(",", ":"))
+                            "step_id": e["step_id"], "at": float(e["at"])} for e in entries])
     return [dict(row._mapping) for row in session.execute(_INSERT, {"clicks": document})]
