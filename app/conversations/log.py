@@ -74,18 +74,27 @@ def log_incoming(session: Session, friend: Friend, *, event_type: str, payload: 
         meta = {"type": message.get("type"), **{k: message[k] for k in _META_KEYS if k in message}}
         if message.get("type") == "text":
             meta = None
-    row = ConversationMessage(friend_id=friend.id, at=at, direction=DIRECTION_IN, kind=kind, text=text, meta=meta,
-                              event_id=event_id, reply_token=reply_token, token_used=reply_token is None)
-    return row
+    return _message(friend_id=friend.id, at=at, direction=DIRECTION_IN, kind=kind, text=text, meta=meta,
+                    event_id=event_id, reply_token=reply_token, token_used=reply_token is None)
 
 
 def log_outgoing(session: Session, friend_id: int, kind: str, messages: list[dict[str, Any]], at: datetime, *,
                  scenario_id: str | None = None, ruleset_id: str | None = None, staff: str | None = None,
                  event_id: int | None = None) -> None:
     """Keep a rule reply or an operator message."""
-    session.add(ConversationMessage(friend_id=friend_id, at=at, direction=DIRECTION_OUT, kind=kind,
-                                    text=summarize(messages), scenario_id=scenario_id, ruleset_id=ruleset_id,
-                                    staff=staff, event_id=event_id, token_used=True))
+    session.add(_message(friend_id=friend_id, at=at, direction=DIRECTION_OUT, kind=kind, text=summarize(messages),
+                         scenario_id=scenario_id, ruleset_id=ruleset_id, staff=staff, event_id=event_id,
+                         token_used=True))
+
+
+_UNSET: dict[str, Any] = {"text": None, "meta": None, "scenario_id": None, "ruleset_id": None, "staff": None,
+                          "event_id": None, "reply_token": None}
+
+
+def _message(**values: Any) -> ConversationMessage:
+    """A row with every column given, incoming and outgoing alike: the ORM writes consecutive rows
+    with the same columns in one INSERT, so a worker batch's log is one statement, not one a row."""
+    return ConversationMessage(**{**_UNSET, **values})
 
 
 def mark_token_used(session: Session, event_id: int) -> None:

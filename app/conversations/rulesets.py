@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models.conversations import RULESET_LIVE, RuleSet, RuleSetVersion
 from app.scenarios.ruleset_schema import RuleSetDef
+from app.session_memo import memo
 
 _CACHE: dict[tuple[str, int], RuleSetDef] = {}
 
@@ -44,16 +45,7 @@ def clear_cache() -> None:
 def live_rulesets(session: Session, channel: str) -> list[tuple[str, RuleSetDef]]:
     """The channel's live rule sets, highest priority first (ties: by id). Read once per
     transaction: a worker's transaction matches a batch of friends' messages against the same ones."""
-    transaction = session.get_transaction()
-    if transaction is None:  # not begun: this read begins it, so there is nothing to share yet
-        return _live_rulesets(session, channel)
-    owner, cached = session.info.get("live_rulesets", (None, {}))
-    if owner is not transaction:
-        cached = {}
-        session.info["live_rulesets"] = (transaction, cached)
-    if channel not in cached:
-        cached[channel] = _live_rulesets(session, channel)
-    return cached[channel]
+    return memo(session, ("live_rulesets", channel), lambda: _live_rulesets(session, channel))
 
 
 def _live_rulesets(session: Session, channel: str) -> list[tuple[str, RuleSetDef]]:

@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.delivery import friend_reads
 from app.dialect import rowcount
 from app.models.delivery import (
     DELIVERY_CANCELLED,
@@ -27,6 +28,7 @@ def stop_for_block(session: Session, friend_id: int, now: datetime) -> tuple[int
     A delivery a sender already holds (``sending``) is cancelled too: the sender re-checks the
     status under lock before calling LINE, so nothing is pushed after this commits.
     """
+    friend_reads.forget(session, friend_id)
     stopped = rowcount(session.execute(
         sa.update(Enrollment)
         .where(Enrollment.friend_id == friend_id, Enrollment.status == ENROLLMENT_ACTIVE)

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.delivery import friend_reads
 from app.delivery.blocking import STOP_BLOCKED
 from app.delivery.start_dates import field_drives_start, in_window, resolve_start
 from app.errors import Conflict, NotFound
@@ -42,6 +43,7 @@ from app.scenarios.matching import keyword_matches
 from app.scenarios.schema import AtMostEvery, ScenarioDef
 from app.scenarios.store import definition_for, live_scenarios
 from app.scenarios.timeline import first_step, step_due
+from app.session_memo import memo
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ def _start_for(friend: Friend, scn: ScenarioDef, trigger_time: datetime) -> date
 
 def _insert(session: Session, enrollment: Enrollment) -> Enrollment | None:
     """Add under a savepoint: the partial unique index keeps one active enrollment per pair."""
+    friend_reads.forget(session, enrollment.friend_id)
     try:
         with session.begin_nested():
             session.add(enrollment)
@@ -185,7 +188,10 @@ def on_follow(session: Session, friend: Friend, *, at: datetime, is_new: bool, i
 def on_keyword(session: Session, friend: Friend, text: str, now: datetime) -> bool:
     """Enroll into live ``trigger: keyword`` scenarios whose ``start.keywords`` match ``text``."""
     entered = False
-    for scenario, scn in live_scenarios(session, friend.channel, "keyword"):
+    # asked for every message no rule answered: once per transaction (a worker's batch shares it)
+    started_by_keyword = memo(session, ("live_scenarios", friend.channel, "keyword"),
+                              lambda: live_scenarios(session, friend.channel, "keyword"))
+    for scenario, scn in started_by_keyword:
         keywords = scn.start.keywords or []
         if keywords and keyword_matches(keywords, scn.start.match, text):
             started = enroll(session, friend, scenario, scn, trigger_time=now, now=now, source="keyword")
@@ -218,18 +224,16 @@ def on_start_field_changed(session: Session, friend: Friend, field: str, now: da
     reschedule = recompute the current step's due time from the new start; ignore = nothing.
     """
     # runs for every message a friend sends (``last_message_at``) and every attribute written, and a
-    # start driven by that field is rare: decide on the cached definitions from three columns, and
-    # load the entities only of the cycles that move
-    active = session.execute(
-        sa.select(Enrollment.id, Enrollment.scenario_id, Enrollment.scenario_version)
-        .where(Enrollment.friend_id == friend.id, Enrollment.status == ENROLLMENT_ACTIVE)
-    ).all()
+    # start driven by that field is rare: decide on the cached definitions and the enrollments a
+    # worker's batch read once (app/delivery/friend_reads.py)
+    active = [read.enrollment for read in friend_reads.enrollments_of(session, friend.id)
+              if read.enrollment.status == ENROLLMENT_ACTIVE]
     changed = 0
-    for enrollment_id, scenario_id, version in active:
-        scn = definition_for(session, scenario_id, version)
+    for enrollment in active:
+        scn = definition_for(session, enrollment.scenario_id, enrollment.scenario_version)
         if not field_drives_start(scn, field) or scn.start.on_start_change == "ignore":
             continue
-        enrollment, scenario = session.get_one(Enrollment, enrollment_id), session.get_one(Scenario, scenario_id)
+        scenario = session.get_one(Scenario, enrollment.scenario_id)
         start = _start_for(friend, scn, now)
         if start is None or start == enrollment.start_at:
             continue

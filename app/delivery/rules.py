@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,14 +19,13 @@ from app.conversations import handoffs, richmenu_links
 from app.conversations import log as conversation_log
 from app.conversations.rulesets import live_rulesets
 from app.delivery import enrollment as enrollments
-from app.delivery import goals
+from app.delivery import friend_reads, goals
 from app.dialect import insert_for
 from app.models.conversations import KIND_REPLY, ConversationMessage
 from app.models.delivery import (
     DELIVERY_CANCELLED,
     DELIVERY_HELD,
     DELIVERY_QUEUED,
-    DELIVERY_SENT,
     ENROLLMENT_ACTIVE,
     ENROLLMENT_COMPLETED,
     ENROLLMENT_STOPPED,
@@ -46,7 +45,6 @@ from app.scenarios.store import definition_for
 log = logging.getLogger(__name__)
 
 STOP_KEYWORD = "keyword"
-REPLY_WINDOW = timedelta(hours=24)
 
 
 @dataclass
@@ -73,15 +71,14 @@ class RuleSource:
 
 def answering_enrollments(session: Session, friend: Friend) -> list[Enrollment]:
     """The enrollments whose scenario's rules answer this friend: the latest cycle of each live
-    scenario, active or completed (not stopped by a keyword or a block), highest priority first."""
-    rows = session.execute(
-        sa.select(Enrollment).join(Scenario, Scenario.id == Enrollment.scenario_id)
-        .where(Enrollment.friend_id == friend.id, Scenario.status == SCENARIO_LIVE)
-        .order_by(Scenario.priority.desc(), Enrollment.scenario_id, Enrollment.cycle.desc())
-    ).scalars().all()
+    scenario, active or completed (not stopped by a keyword or a block), highest priority first
+    (ties: by scenario id)."""
+    live = sorted((read for read in friend_reads.enrollments_of(session, friend.id)
+                   if read.scenario_status == SCENARIO_LIVE),
+                  key=lambda read: (-read.scenario_priority, read.enrollment.scenario_id, -read.enrollment.cycle))
     latest: dict[str, Enrollment] = {}
-    for row in rows:
-        latest.setdefault(row.scenario_id, row)
+    for read in live:
+        latest.setdefault(read.enrollment.scenario_id, read.enrollment)
     return [e for e in latest.values() if e.status in (ENROLLMENT_ACTIVE, ENROLLMENT_COMPLETED)]
 
 
@@ -164,6 +161,8 @@ def apply_actions(session: Session, friend: Friend, enrollment: Enrollment | Non
     """
     effects = effects if effects is not None else Effects()
     reply: list[dict[str, Any]] | None = None
+    if any(not isinstance(action, s.ReplyAction) for action in actions):
+        friend_reads.forget(session, friend.id)  # the actions may move the friend's enrollments
     for action in actions:
         if isinstance(action, s.ReplyAction):
             reply = render_messages(action.reply, display_name=friend.display_name, attributes=friend.attributes or {})
@@ -282,21 +281,15 @@ def record_goal(session: Session, enrollment: Enrollment, scn: s.ScenarioDef, go
 
 def record_step_reply(session: Session, friend: Friend, *, event_id: int, at: datetime) -> int:
     """Credit the friend's message to the latest step each scenario sent them in the 24 h before."""
-    rows = session.execute(
-        sa.select(Delivery.id, Delivery.scenario_id, Delivery.step_id)
-        .where(Delivery.friend_id == friend.id, Delivery.status == DELIVERY_SENT, Delivery.is_test.is_(False),
-               Delivery.sent_at >= at - REPLY_WINDOW, Delivery.sent_at <= at)
-        .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
-    ).all()
-    latest: dict[str, Any] = {}
-    for row in rows:
-        latest.setdefault(row.scenario_id, row)
+    latest: dict[str, friend_reads.SentStep] = {}
+    for step in friend_reads.sent_steps(session, friend.id, at):  # newest first
+        latest.setdefault(step.scenario_id, step)
     if not latest:
         return 0
     session.execute(
         insert_for(session)(StepReply)
-        .values([{"delivery_id": r.id, "event_id": event_id, "scenario_id": r.scenario_id, "step_id": r.step_id,
-                  "replied_at": at} for r in latest.values()])
+        .values([{"delivery_id": r.delivery_id, "event_id": event_id, "scenario_id": r.scenario_id,
+                  "step_id": r.step_id, "replied_at": at} for r in latest.values()])
         .on_conflict_do_nothing(index_elements=["delivery_id", "event_id"])
     )
     return len(latest)

@@ -46,11 +46,20 @@ def lock_friend(session: Session, channel: str, user_id: str, now: datetime) -> 
 
 
 def lock_friends(session: Session, channel: str, user_ids: Sequence[str], now: datetime) -> dict[str, Friend]:
-    """:func:`lock_friend` for several friends of one channel: one insert, one locking select (in
-    id order, so two transactions locking overlapping friends cannot deadlock)."""
+    """:func:`lock_friend` for several friends of one channel: one locking select (in id order, so
+    two transactions locking overlapping friends cannot deadlock), and an insert and a second
+    select only when some are new (friends usually exist: their follow came first)."""
     wanted = sorted(set(user_ids))
-    insert_missing(session, channel, wanted, status=FRIEND_ACTIVE, now=now)
-    statement = (sa.select(Friend).where(Friend.channel == channel, among(session, Friend.user_id, wanted))
+    locked = _lock(session, channel, wanted)
+    missing = [user_id for user_id in wanted if user_id not in locked]
+    if missing:
+        insert_missing(session, channel, missing, status=FRIEND_ACTIVE, now=now)
+        locked.update(_lock(session, channel, missing))
+    return locked
+
+
+def _lock(session: Session, channel: str, user_ids: Sequence[str]) -> dict[str, Friend]:
+    statement = (sa.select(Friend).where(Friend.channel == channel, among(session, Friend.user_id, user_ids))
                  .order_by(Friend.id))
     if is_postgres(session):
         statement = statement.with_for_update()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.conversations import log as conversation_log
 from app.conversations.handoffs import waiting_friends
-from app.delivery import enrollment
+from app.delivery import enrollment, friend_reads
 from app.delivery.blocking import stop_for_block
 from app.delivery.rules import Effects, on_incoming
 from app.events import friend_state, ledger, pending
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 FriendKey = pending.FriendKey
 BATCH_EVENTS = 50  # events in one write transaction: fewer commits, yet a friend's lock is held briefly
+INCOMING_TYPES = ("message", "postback")  # the events rules answer
 LINE_CALLS_AT_ONCE = 8  # replies (and profiles) of different friends sent together after a commit
 
 
@@ -124,6 +125,7 @@ def _handle_chunk(friends: list[FriendKey], clock: Callable[[], datetime], *, li
         events = pending.pending_events_of(session, friends)  # after the locks: what another worker left
         batch = _Batch(waiting=waiting_friends(session, [friend.id for friend in locked.values()]),
                        isolate=len(friends) == 1)
+        _prefetch_for_messages(session, locked, events)
         results = [(key, _process(session, locked[key], events.get(key, []), now, display_name=names.get(key),
                                   batch=batch)) for key in friends]
         pending.mark_processed(session, [i for _, result in results for i in result.settled], now)
@@ -135,6 +137,17 @@ def _handle_chunk(friends: list[FriendKey], clock: Callable[[], datetime], *, li
         if result.effects.rich_menus:
             link_rich_menus(channel, user_id, result.effects.rich_menus)
     return sum(result.processed for _, result in results)
+
+
+def _prefetch_for_messages(session: Session, locked: dict[FriendKey, Friend],
+                           events: dict[FriendKey, list[WebhookEvent]]) -> None:
+    """Read once what every message and postback of the batch looks up (its friend's enrollments,
+    the steps sent to them in the reply window), so the batch's writes go out in one flush."""
+    incoming = [(key, event.timestamp) for key, evs in events.items() for event in evs
+                if event.type in INCOMING_TYPES and key in locked]
+    if incoming:
+        friend_reads.prefetch(session, [locked[key].id for key, _ in incoming],
+                              min(at for _, at in incoming) - friend_reads.REPLY_WINDOW)
 
 
 def _display_names(friends: list[FriendKey], line: Callable[[str], LineClient]) -> dict[FriendKey, str]:

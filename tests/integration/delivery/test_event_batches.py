@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,9 @@ from app.conversations import log as conversation_log
 from app.events.ledger import record_events
 from app.extensions import db
 from app.line.client import LineClient
+from app.models.delivery import Delivery, Enrollment, StepReply
 from app.models.events import WebhookEvent
+from app.models.friends import Friend
 from app.services import events as event_service
 from linesim.testing import SimulatorHandle
 from tests.factories import T0, add_enrollment, add_friend, add_scenario, scenario_doc
@@ -27,9 +30,9 @@ RULES = [{"when": {"keyword": ["hi"], "match": "exact"}, "do": [{"reply": [{"tex
           "do": [{"handoff": {"note": "wants a person"}}, {"reply": [{"text": "staff will answer"}]}]}]
 
 
-def _setup() -> None:
+def _setup(*extra_rules: dict[str, Any]) -> None:
     with db.transaction() as session:
-        add_scenario(session, scenario_doc(rules=RULES))
+        add_scenario(session, scenario_doc(rules=[*RULES, *extra_rules]))
         for user in USERS:
             add_enrollment(session, add_friend(session, user), "welcome", step="tips",
                            run_at=T0 + timedelta(days=30))
@@ -83,3 +86,82 @@ def test_a_handoff_opened_in_a_batch_holds_the_friends_next_message_back(
     assert _drain(clients) == 3
     texts = sorted(m["text"] for r in sim.deliveries(endpoint="reply") for m in r["messages"])
     assert texts == ["hello", "staff will answer"]  # the friend waiting for staff got no "hello"
+
+
+def test_a_rule_that_enrolls_is_seen_by_the_friends_next_message_in_the_batch(
+        sim: SimulatorHandle, clients: Callable[[str], LineClient]) -> None:
+    """The batch reads each friend's enrollments once; a rule that starts a new cycle makes the
+    next message of the same batch look again, so the new scenario's rules answer it."""
+    _setup({"when": {"keyword": ["join"], "match": "exact"},
+            "do": [{"enroll": "vip"}, {"reply": [{"text": "joined"}]}]})
+    with db.transaction() as session:
+        add_scenario(session, scenario_doc("vip", start={"trigger": "manual"}, priority=5, rules=[
+            {"when": {"keyword": ["perks"], "match": "exact"}, "do": [{"reply": [{"text": "vip perks"}]}]}]))
+        record_events(session, "default", [_message(sim, USERS[0], "join", 0), _message(sim, USERS[0], "perks", 1),
+                                           _message(sim, USERS[1], "perks", 2)], T0)
+    assert _drain(clients) == 3
+    assert sorted(m["text"] for r in sim.deliveries(endpoint="reply") for m in r["messages"]) == ["joined",
+                                                                                                 "vip perks"]
+
+
+def test_a_rule_that_stops_silences_the_scenario_for_the_friends_next_message_in_the_batch(
+        sim: SimulatorHandle, clients: Callable[[str], LineClient]) -> None:
+    _setup({"when": {"keyword": ["leave"], "match": "exact"}, "do": [{"stop": True}, {"reply": [{"text": "bye"}]}]})
+    with db.transaction() as session:
+        record_events(session, "default", [_message(sim, USERS[0], "leave", 0), _message(sim, USERS[0], "hi", 1),
+                                           _message(sim, USERS[1], "hi", 2)], T0)
+    assert _drain(clients) == 3
+    assert sorted(m["text"] for r in sim.deliveries(endpoint="reply") for m in r["messages"]) == ["bye", "hello"]
+
+
+def test_a_batch_credits_each_message_to_the_step_sent_in_the_day_before_it(
+        sim: SimulatorHandle, clients: Callable[[str], LineClient]) -> None:
+    """Sent steps are read once for the batch from the oldest message's window; each message
+    still counts only for the steps of its own 24 hours."""
+    _setup()
+    with db.transaction() as session:
+        friend_ids = dict(session.execute(sa.select(Friend.user_id, Friend.id)).all())
+        sent = [(USERS[0], "hello", T0 - timedelta(hours=30)), (USERS[0], "tips", T0 - timedelta(hours=2)),
+                (USERS[1], "hello", T0 - timedelta(hours=23)), (USERS[2], "tips", T0 + timedelta(hours=5))]
+        enrollments = dict(session.execute(sa.select(Enrollment.friend_id, Enrollment.id)).all())
+        for n, (user, step, at) in enumerate(sent):
+            session.add(Delivery(enrollment_id=enrollments[friend_ids[user]], friend_id=friend_ids[user],
+                                 channel="default", scenario_id="welcome", scenario_version=1, step_id=step,
+                                 cycle=1, visit=n, status="sent", due_at=at, sent_at=at, retry_key=str(uuid4())))
+        record_events(session, "default", [_message(sim, user, "thanks", n) for n, user in enumerate(USERS)], T0)
+    assert _drain(clients) == 3
+    with db.session() as session:
+        credited = session.execute(sa.select(Friend.user_id, StepReply.step_id)
+                                   .join(Delivery, Delivery.id == StepReply.delivery_id)
+                                   .join(Friend, Friend.id == Delivery.friend_id)).all()
+    assert sorted(credited) == [(USERS[0], "tips"), (USERS[1], "hello")]  # not 30 h old, not sent after
+
+
+def test_a_batchs_statements_do_not_grow_with_its_messages(
+        sim: SimulatorHandle, clients: Callable[[str], LineClient]) -> None:
+    """Each friend's enrollments and sent steps are read once per batch, the keyword-started
+    scenarios an unanswered message looks at once per transaction, and the writes wait for one
+    flush at the end: ten messages a friend cost the reads and updates of one."""
+    _setup()
+
+    def statements_for(messages_each: int, offset: int) -> int:
+        with db.transaction() as session:
+            record_events(session, "default", [_message(sim, user, "hi" if n % 2 else "no rule for this",
+                                                        offset + n * len(USERS) + i)
+                                               for n in range(messages_each) for i, user in enumerate(USERS)], T0)
+        seen: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if not statement.startswith("INSERT"):  # SQLite's ORM writes the log a row at a time
+                seen.append(statement)
+
+        engine = db.engine
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert _drain(clients) == messages_each * len(USERS)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        return len(seen)
+
+    one, ten = statements_for(1, 0), statements_for(10, 100)
+    assert ten <= one, (one, ten)
