@@ -29,10 +29,14 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import redis
 import sqlalchemy as sa
 
 from app.line.signature import compute_signature
@@ -130,6 +134,69 @@ def _count(engine: sa.Engine, sql: str) -> int:
         return int(connection.execute(sa.text(sql)).scalar_one())
 
 
+@dataclass
+class Seeded:
+    """The running stack with every friend enrolled (what both reply benches start from)."""
+
+    stack: Stack
+    sim: SimulatorHandle
+    engine: sa.Engine
+    users: list[str]
+
+
+@contextmanager
+def seeded(database: str, redis_url: str, friends: int, *, workers: int, web_workers: int = 2,
+           scheduler: bool = True) -> Iterator[Seeded]:
+    """Start the simulator and the stack, load the 1,000 live rules through the admin API and let
+    ``friends`` friends follow (each enrolled in every scenario); stop and drop it all afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix="stepline-bench-replies-"))
+    url = fresh_postgres_database() if database == "postgres" else f"sqlite:///{workdir}/bench.db"
+    sim: SimulatorHandle = start_subprocess(access_token=TOKEN)
+    stack = Stack.configure(workdir, database_url=url, redis_url=redis_url, line_api_base_url=sim.base_url,
+                            channel_secret=SECRET, access_token=TOKEN, admin_token=ADMIN)
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        redis.Redis.from_url(redis_url).flushdb()
+        stack.release()
+        stack.start_web(workers=web_workers, threads=8)
+        for _ in range(workers):
+            stack.start_worker()
+        if scheduler:
+            stack.start_scheduler()  # as deployed (Procfile): its event sweep re-signals friends a lost job left
+        files = [{"name": f"bench-s{i}.yaml", "text": _scenario(i)} for i in range(SCENARIOS)]
+        _admin(stack, "POST", "scenarios", json.dumps({"files": files}).encode(), "application/json")
+        for i in range(RULESETS):
+            _admin(stack, "PUT", f"rulesets/bench-t{i}", _ruleset(i).encode(), "application/yaml")
+        users = [f"U{i:032x}" for i in range(friends)]
+        follows = [_signed(_event("follow", user, None)) for user in users]
+        asyncio.run(_paced(stack.base_url + "/callback", follows, 400.0))
+        _wait(lambda: _count(engine, "SELECT count(*) FROM enrollments") >= friends * SCENARIOS, 600,
+              "every friend enrolled")
+        print(f"seeded: {SCENARIOS * RULES_EACH + RULESETS * RULES_EACH} live rules, {friends} friends "
+              f"× {SCENARIOS} enrollments")
+        yield Seeded(stack, sim, engine, users)
+    finally:
+        stack.stop()
+        sim.stop()
+        engine.dispose()
+        if database == "postgres":
+            drop_database(url)
+
+
+def keyword_messages(seed: Seeded, total: int) -> tuple[list[tuple[str, str]], list[tuple[bytes, dict[str, str]]]]:
+    """``total`` signed keyword messages spread over the friends, each with its own simulator-issued
+    reply token (keywords drawn uniformly from every rule): the (user, token) plan and the bodies."""
+    rng = random.Random(7)
+    keywords = [f"s{i}r{r}" for i in range(SCENARIOS) for r in range(RULES_EACH)] + \
+               [f"t{i}r{r}" for i in range(RULESETS) for r in range(RULES_EACH)]
+    users = seed.users
+    per_user = -(-total // len(users))
+    tokens: dict[str, list[str]] = {u: seed.sim.control("POST", "reply_tokens", {"userId": u, "count": per_user})
+                                    ["replyTokens"] for u in users}
+    plan = [(users[i % len(users)], tokens[users[i % len(users)]][i // len(users)]) for i in range(total)]
+    return plan, [_signed(_event("message", user, token, rng.choice(keywords))) for user, token in plan]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=500.0, help="incoming messages per second")
@@ -142,47 +209,17 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=180.0, help="seconds to wait for the last replies")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="stepline-bench-replies-"))
-    url = fresh_postgres_database() if args.database == "postgres" else f"sqlite:///{workdir}/bench.db"
-    sim: SimulatorHandle = start_subprocess(access_token=TOKEN)
-    stack = Stack.configure(workdir, database_url=url, redis_url=args.redis_url, line_api_base_url=sim.base_url,
-                            channel_secret=SECRET, access_token=TOKEN, admin_token=ADMIN)
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    try:
-        import redis
-
-        redis.Redis.from_url(args.redis_url).flushdb()
-        stack.release()
-        stack.start_web(workers=args.web_workers, threads=8)
-        for _ in range(args.workers):
-            stack.start_worker()
-        stack.start_scheduler()  # as deployed (Procfile): its event sweep re-signals friends a lost job left
-        files = [{"name": f"bench-s{i}.yaml", "text": _scenario(i)} for i in range(SCENARIOS)]
-        _admin(stack, "POST", "scenarios", json.dumps({"files": files}).encode(), "application/json")
-        for i in range(RULESETS):
-            _admin(stack, "PUT", f"rulesets/bench-t{i}", _ruleset(i).encode(), "application/yaml")
-        users = [f"U{i:032x}" for i in range(args.friends)]
-        follows = [_signed(_event("follow", user, None)) for user in users]
-        asyncio.run(_paced(stack.base_url + "/callback", follows, 400.0))
-        _wait(lambda: _count(engine, "SELECT count(*) FROM enrollments") >= args.friends * SCENARIOS, 600,
-              "every friend enrolled")
-        print(f"seeded: {SCENARIOS * RULES_EACH + RULESETS * RULES_EACH} live rules, {args.friends} friends "
-              f"× {SCENARIOS} enrollments")
-
+    with seeded(args.database, args.redis_url, args.friends, workers=args.workers,
+                web_workers=args.web_workers) as seed:
+        sim = seed.sim
         total = int(args.rate * args.seconds)
-        rng = random.Random(7)
-        keywords = [f"s{i}r{r}" for i in range(SCENARIOS) for r in range(RULES_EACH)] + \
-                   [f"t{i}r{r}" for i in range(RULESETS) for r in range(RULES_EACH)]
-        per_user = -(-total // args.friends)
-        tokens: dict[str, list[str]] = {u: sim.control("POST", "reply_tokens", {"userId": u, "count": per_user})
-                                        ["replyTokens"] for u in users}
-        plan = [(users[i % args.friends], tokens[users[i % args.friends]][i // args.friends]) for i in range(total)]
-        bodies = [_signed(_event("message", user, token, rng.choice(keywords))) for user, token in plan]
+        plan, bodies = keyword_messages(seed, total)
+
         def reply_count() -> int:
             return int(sim.control("GET", "deliveries?endpoint=reply&limit=1")["count"])
 
         sim_replies_before = reply_count()
-        sent_at, failures = asyncio.run(_paced(stack.base_url + "/callback", bodies, args.rate))
+        sent_at, failures = asyncio.run(_paced(seed.stack.base_url + "/callback", bodies, args.rate))
         _wait(lambda: reply_count() - sim_replies_before >= total, args.drain_timeout, "every reply", fatal=False)
         time.sleep(2.0)  # a duplicate would arrive after the last reply
         replies = [d for d in sim.deliveries(endpoint="reply") if d.get("reply_token")]
@@ -200,12 +237,6 @@ def main() -> None:
         rejected = sim.stats()["endpoints"].get("reply", {}).get("invalid_token", 0)
         print(f"replies lost: {lost} (target 0; {rejected} refused by LINE as expired tokens) · "
               f"answered twice: {twice} (target 0)")
-    finally:
-        stack.stop()
-        sim.stop()
-        engine.dispose()
-        if args.database == "postgres":
-            drop_database(url)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ def merge_batch(session: Session, channel: str, rows: dict[str, Any], now: datet
     tags = [{"user_id": user_id, "tag": tag} for user_id, row in rows.items() for tag in dict.fromkeys(row.tags)]
     document = [{"user_id": user_id, "display_name": row.display_name, "opted_out": row.opted_out,
                  "attributes": row.attributes, "followed": _when(row.followed_at)} for user_id, row in rows.items()]
+    # no U+0000 reaches this point: PostgreSQL has no text for it and the import refuses it
     created, existing, updated = session.execute(_MERGE, {
         "now": now, "channel": channel, "rows": json_document(document), "tags": json_document(tags)}).one()
     return int(created), int(existing), int(updated)

@@ -35,6 +35,6 @@ def insert_new(session: Session, entries: list[dict[str, str]]) -> list[dict[str
     """Insert the clicks of stream entries (a key already stored, or a delivery since removed, is
     skipped); the new rows' ``friend_id``, ``url``, ``is_test`` and ``clicked_at``."""
     document = json_document([{"key": e["key"], "url": e["url"], "delivery_id": int(e["delivery_id"]),
-                            "link_index": int(e["link_index"]), "scenario_id": e["scenario_id"],
-                            "step_id": e["step_id"], "at": float(e["at"])} for e in entries])
+                               "link_index": int(e["link_index"]), "scenario_id": e["scenario_id"],
+                               "step_id": e["step_id"], "at": float(e["at"])} for e in entries])
     return [dict(row._mapping) for row in session.execute(_INSERT, {"clicks": document})]
