@@ -13,6 +13,8 @@
    its own simulator-issued reply token), then waits for the replies.
 4. From the simulator's log: latency = reply received at LINE − webhook sent (p50, p99) per
    reply token; lost = tokens never answered; twice = tokens answered more than once.
+   From the ledger, where the time goes: webhook sent → stored, stored → its batch taken by a
+   worker, batch → reply at LINE (p50, p99 each).
 
 Target: p99 ≤ 300 ms, no reply lost, none twice. The machine is shared: the figure is what this
 run saw, not a ceiling.
@@ -40,6 +42,7 @@ import redis
 import sqlalchemy as sa
 
 from app.line.signature import compute_signature
+from app.models.events import WebhookEvent
 from bench.common import drop_database, fresh_postgres_database, percentile, report
 from devstack.processes import Stack
 from linesim.testing import SimulatorHandle, start_subprocess
@@ -197,6 +200,27 @@ def keyword_messages(seed: Seeded, total: int) -> tuple[list[tuple[str, str]], l
     return plan, [_signed(_event("message", user, token, rng.choice(keywords))) for user, token in plan]
 
 
+def _print_stages(engine: sa.Engine, sent_at: list[float], plan: list[tuple[str, str]],
+                  received: dict[str, float]) -> None:
+    """Where the latency goes, from the ledger's times: webhook sent → stored (the web tier), stored →
+    its batch taken by a worker (``processed_at`` is the batch's clock), taken → reply at LINE."""
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(WebhookEvent.payload, WebhookEvent.received_at, WebhookEvent.processed_at)
+                                  .where(WebhookEvent.type == "message")).all()
+    times = {(row.payload or {}).get("replyToken"): (row.received_at, row.processed_at) for row in rows}
+    stages: dict[str, list[float]] = {"web (sent → stored)": [], "queue (stored → batch)": [],
+                                      "batch → reply at LINE": []}
+    for i, (_user, token) in enumerate(plan):
+        if token not in times or token not in received or times[token][1] is None:
+            continue
+        stored, taken = (moment.timestamp() * 1000 for moment in times[token])
+        for name, ms in zip(stages, (stored - sent_at[i], taken - stored, received[token] - taken), strict=True):
+            stages[name].append(ms)
+    for name, values in stages.items():
+        if values:
+            print(f"  {name}: p50 {percentile(values, 50):.1f} ms, p99 {percentile(values, 99):.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=500.0, help="incoming messages per second")
@@ -234,6 +258,7 @@ def main() -> None:
         if latencies:
             print(f"latency p50: {percentile(latencies, 50) * 1000:.1f} ms")
             report("webhook → reply latency p99", percentile(latencies, 99) * 1000, "ms", 300, higher_is_better=False)
+        _print_stages(seed.engine, sent_at, plan, received)
         rejected = sim.stats()["endpoints"].get("reply", {}).get("invalid_token", 0)
         print(f"replies lost: {lost} (target 0; {rejected} refused by LINE as expired tokens) · "
               f"answered twice: {twice} (target 0)")

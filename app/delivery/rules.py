@@ -133,7 +133,7 @@ def _answer(session: Session, friend: Friend, *, event_id: int, reply_token: str
         if waiting and not _works_during_handoff(rule):
             log.info("friend %s matched a rule of %s during a handoff: staff answer", friend.id, source.label)
             return None
-        log.info("friend %s matched a rule of %s", friend.id, source.label)
+        log.debug("friend %s matched a rule of %s", friend.id, source.label)  # the chat log keeps it
         reply = apply_actions(session, friend, source.enrollment, source.scenario, rule.do, at=at, now=now,
                               effects=effects, source=source.label)
         if reply and reply_token:

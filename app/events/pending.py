@@ -114,8 +114,11 @@ def read_ahead(session: Session, friends: Sequence[FriendKey]) -> ReadAhead:
         keyword_starts = [(tuple(scn.start.keywords), scn.start.match)
                           for _, scn in live_scenarios(session, channel, "keyword") if scn.start.keywords]
         sets_of: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        regex_sets: dict[tuple[str, int], list[tuple[tuple[str, ...], str]]] = {}  # friends share scenarios
         for friend_id, scenario_id, version in enrolled:
-            sets_of.setdefault(user_of[friend_id], []).extend(_regex_sets(session, scenario_id, version))
+            if (scenario_id, version) not in regex_sets:
+                regex_sets[scenario_id, version] = _regex_sets(session, scenario_id, version)
+            sets_of.setdefault(user_of[friend_id], []).extend(regex_sets[scenario_id, version])
         for key, said in texts.items():
             if key[0] == channel:
                 ahead.matches.update(matching.precompute_matches([*sets_of.get(key[1], []), *keyword_starts], said))

@@ -167,7 +167,9 @@ def _send_replies(client: LineClient, replies: list[PendingReply]) -> None:
     """One friend's replies, in their events' order."""
     for reply in replies:
         outcome = client.reply(reply.reply_token, reply.messages)
-        log.info("reply to event %s: %s", reply.event_id, outcome.outcome)
+        # one line per failure; an accepted reply is in the chat log and the LINE call metrics
+        log.log(logging.DEBUG if outcome.sent else logging.WARNING, "reply to event %s: %s", reply.event_id,
+                outcome.outcome)
 
 
 def _in_parallel(calls: list[Callable[[], None]]) -> None:
