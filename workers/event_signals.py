@@ -1,16 +1,22 @@
-"""Hand friends with new events to the workers cheaply: one Redis round trip per webhook.
+"""Hand friends with new events to the workers cheaply: one Redis command per webhook batch.
 
 The webhook adds ``channel/user`` to one of a few shard sets and enqueues a drain job for that
 shard only when none is pending (a SET NX flag), so a burst of webhooks costs a few RQ jobs, not
-one per request. Losing Redis loses nothing: the ledger keeps the events and the sweep re-signals.
+one per request. Both happen in one server-side script: a pipeline of SADD + SET per shard cost
+the web process more Python than the ledger insert. Losing Redis loses nothing: the ledger keeps
+the events and the sweep re-signals.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import zlib
 from collections.abc import Callable, Iterable
+from itertools import chain
 
+from redis import Redis
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from app.extensions import redis_handle
@@ -23,10 +29,33 @@ SET_KEY = "stepline:events:pending:{}"
 FLAG_KEY = "stepline:events:drain-scheduled:{}"
 FLAG_TTL_S = 30  # a drain job lost with its worker is replaced after this long
 SEPARATOR = "\x1f"
+# KEYS: set and flag key per shard; ARGV: the flag's TTL, the member count per shard, the members.
+# Returns 1 per shard whose flag it set (a drain job must be enqueued), else 0.
+_SIGNAL_LUA = """
+local chunk = 1000  -- members per SADD: Lua's unpack has a stack limit
+local shards = #KEYS / 2
+local pos = 2 + shards
+local fresh = {}
+for i = 1, shards do
+  local last = pos + tonumber(ARGV[1 + i]) - 1
+  for first = pos, last, chunk do
+    redis.call('SADD', KEYS[2 * i - 1], unpack(ARGV, first, math.min(first + chunk - 1, last)))
+  end
+  pos = last + 1
+  fresh[i] = redis.call('SET', KEYS[2 * i], '1', 'NX', 'EX', ARGV[1]) and 1 or 0
+end
+return fresh
+"""
 
 
 def shard_of(channel: str, user_id: str) -> int:
     return zlib.crc32(f"{channel}{SEPARATOR}{user_id}".encode()) % SHARDS
+
+
+@functools.cache
+def _signal_script(client: Redis) -> Script:
+    """The script, run by EVALSHA (loaded again when a restarted Redis no longer has it)."""
+    return client.register_script(_SIGNAL_LUA)
 
 
 def signal_friends(friends: Iterable[tuple[str, str]], drain: Callable[[int], object]) -> bool:
@@ -36,18 +65,17 @@ def signal_friends(friends: Iterable[tuple[str, str]], drain: Callable[[int], ob
         by_shard.setdefault(shard_of(channel, user_id), []).append(f"{channel}{SEPARATOR}{user_id}")
     if not by_shard:
         return True
+    keys = [key for shard in by_shard for key in (SET_KEY.format(shard), FLAG_KEY.format(shard))]
+    counts = [len(members) for members in by_shard.values()]
     try:
-        pipe = redis_handle.client.pipeline(transaction=False)
-        for shard, members in by_shard.items():
-            pipe.sadd(SET_KEY.format(shard), *members)
-            pipe.set(FLAG_KEY.format(shard), "1", nx=True, ex=FLAG_TTL_S)
-        answers = pipe.execute()
+        client = redis_handle.client
+        scheduled = _signal_script(client)(keys, [FLAG_TTL_S, *counts, *chain.from_iterable(by_shard.values())],
+                                           client=client)
     except (RedisError, OSError) as exc:
         note_failure()
         log.warning("could not signal %d friends (%s); the sweep will pick them up", len(by_shard),
                     type(exc).__name__)
         return False
-    scheduled = answers[1::2]
     return all(enqueue(EVENTS, drain, shard) for shard, fresh in zip(by_shard, scheduled, strict=True) if fresh)
 
 

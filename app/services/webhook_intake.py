@@ -5,8 +5,13 @@ Under LINE's bursts every request used to take the database's write lock for its
 transaction; on SQLite (one writer for all processes) the lock's hand-offs, not the work,
 were the cost. A request queues its body; whichever request gets the process's turn inserts
 every queued body in one statement and one commit, then wakes the others with their answers.
-Each request still answers only after its own events are committed (the 200 promises that), and
-the friends of the whole batch are handed to the workers in one Redis round trip.
+Each request still answers only after its own events are committed (the 200 promises that).
+
+The hand-off of the batch's friends to the workers (a Redis round trip) runs after the turn is
+released, so the next batch's insert never waits for it, and the other requests of the batch
+answer without it. Hand-offs coalesce the same way: while one is in flight, the friends of later
+batches queue and go in its next round trip. A request alone (nothing in flight) answers only
+after its friends are handed off, so a sequential client sees them queued when it gets the 200.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class GroupCommit:
         self._turn = threading.Lock()  # whoever holds it writes everything queued
         self._queue_lock = threading.Lock()
         self._queue: list[_Pending] = []
+        self._signalling = threading.Lock()  # whoever holds it hands off everything queued
+        self._to_signal: set[tuple[str, str]] = set()
 
     def record(self, channel: str, events: Iterable[Mapping[str, Any]], now: datetime,
                timeout_s: float) -> RecordedBatch:
@@ -65,18 +72,21 @@ class GroupCommit:
                         raise TimeoutError("webhook ledger insert: deadline passed")
                 mine.done.wait(timeout_s)  # being written right now: its answer comes next
                 break
+            friends: list[tuple[str, str]] = []
             try:
                 if not mine.done.is_set():
-                    self._write_queued(now)
+                    friends = self._write_queued(now)
             finally:
                 self._turn.release()
+            self._hand_off_queued(friends)
         if mine.error is not None:
             raise mine.error
         if mine.answer is None:
             raise TimeoutError("webhook ledger insert: no answer in time")
         return mine.answer
 
-    def _write_queued(self, now: datetime) -> None:
+    def _write_queued(self, now: datetime) -> list[tuple[str, str]]:
+        """Insert and commit every queued body, answer their requests; the friends to hand off."""
         with self._queue_lock:
             batch, self._queue = self._queue, []
         try:
@@ -84,22 +94,35 @@ class GroupCommit:
                 answers = record_event_bodies(connection, [p.body for p in batch], now)
             for pending, answer in zip(batch, answers, strict=True):
                 pending.answer = answer
-            friends = sorted({(p.body[0], user) for p, answer in zip(batch, answers, strict=True)
-                              for user in answer.friends})
+            friends = [(p.body[0], user) for p, answer in zip(batch, answers, strict=True) for user in answer.friends]
         except BaseException as exc:  # noqa: BLE001 - every request of the batch answers 500
             for pending in batch:
                 pending.error = exc
-        else:
-            self._signal(friends)
+            return []
         finally:
             for pending in batch:
                 pending.done.set()
+        return friends
+
+    def _hand_off_queued(self, friends: list[tuple[str, str]]) -> None:
+        """Queue ``friends`` and, unless a hand-off is in flight (it takes them next), hand off
+        everything queued until nothing is left."""
+        with self._queue_lock:
+            self._to_signal.update(friends)
+        while self._to_signal and self._signalling.acquire(blocking=False):
+            try:
+                while True:
+                    with self._queue_lock:
+                        queued, self._to_signal = self._to_signal, set()
+                    if not queued:
+                        break
+                    self._signal(sorted(queued))
+            finally:
+                self._signalling.release()  # then look again: friends queued just before the release
 
     def _signal(self, friends: list[tuple[str, str]]) -> None:
         """After the commit: a failed hand-off loses nothing (the sweep re-signals pending
         events), so it never turns stored events into a 500."""
-        if not friends:
-            return
         try:
             self._hand_off(friends)
         except Exception:  # noqa: BLE001

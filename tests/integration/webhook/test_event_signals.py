@@ -16,7 +16,7 @@ def _drains() -> list[int]:
 
 def test_friends_of_several_shards_are_marked_and_each_shard_drained_once(app, redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    friends = [("default", f"Usig{i}") for i in range(2_500)]  # every shard, more than one SADD slice each
+    friends = [("default", f"Usig{i}") for i in range(5_000)]  # every shard, more than one SADD slice each
     assert event_jobs.signal_friends(friends)
     by_shard: dict[int, set[bytes]] = {}
     for channel, user in friends:
@@ -37,3 +37,12 @@ def test_a_finished_drain_lets_the_next_signal_enqueue_again(app) -> None:
     assert event_jobs.signal_friends([("default", "Usolo")])
     assert _drains() == [shard, shard]
 
+
+
+def test_a_redis_that_lost_its_scripts_still_gets_the_signal(app, redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    assert event_jobs.signal_friends([("default", "Ubefore")])
+    client.script_flush()  # what a restarted Redis looks like to EVALSHA
+    assert event_jobs.signal_friends([("default", "Uafter")])
+    shard = event_signals.shard_of("default", "Uafter")
+    assert b"default\x1fUafter" in client.smembers(event_signals.SET_KEY.format(shard))
