@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from app.line.channels import line_client
 from app.models.base import utcnow
@@ -11,6 +12,8 @@ from workers import conversation_jobs, event_signals
 from workers.runtime import boot
 
 log = logging.getLogger(__name__)
+
+DRAIN_TURN_S = 0.1  # then the shard goes to the back of the queue: one busy shard never starves the others
 
 
 def process_friend_events(channel: str, user_id: str) -> int:
@@ -21,18 +24,25 @@ def process_friend_events(channel: str, user_id: str) -> int:
                                         link_rich_menus=conversation_jobs.link_rich_menus)
 
 
-def drain_friend_events(shard: int) -> int:
-    """Process every friend signalled on ``shard``, a batch at a time; a friend failing is logged,
+def drain_friend_events(shard: int, turn_s: float | None = None) -> int:
+    """Process the friends signalled on ``shard``, a batch at a time, for a turn of ``turn_s``
+    (default :data:`DRAIN_TURN_S`); friends still waiting then go to a fresh job at the back of the
+    queue, so with fewer workers than shards (one, as the Procfile runs) every shard and the
+    scheduled pushes get their turn under a steady stream of messages. A friend failing is logged,
     the rest go on (the ledger keeps its events; the sweep retries)."""
     settings = boot()
     processed = 0
+    turn_ends = time.monotonic() + (DRAIN_TURN_S if turn_s is None else turn_s)
     while True:
         friends = event_signals.take_friends(shard)
         if friends:
             processed += event_service.handle_pending_friends(
                 friends, utcnow, line=lambda channel: line_client(settings, channel),
                 notify_staff=conversation_jobs.enqueue_notice, link_rich_menus=conversation_jobs.link_rich_menus)
-        if not friends and not event_signals.finish_drain(shard):
+            if time.monotonic() >= turn_ends:
+                event_signals.pass_on(shard, drain_friend_events)
+                return processed
+        elif not event_signals.finish_drain(shard):
             return processed
 
 

@@ -86,6 +86,20 @@ def take_friends(shard: int, count: int = 100) -> list[tuple[str, str]]:
     return [(channel, user_id) for channel, user_id in pairs]
 
 
+def pass_on(shard: int, drain: Callable[[int], object]) -> bool:
+    """A drain whose turn is over hands the rest of its shard to a fresh job at the back of the
+    queue, keeping the flag (so no signal adds a second job meanwhile): other shards and the
+    worker's other jobs go first. False when Redis refused; the flag then expires and the next
+    signal, or the sweep, starts a drain again."""
+    try:
+        redis_handle.client.set(FLAG_KEY.format(shard), "1", ex=FLAG_TTL_S)
+    except (RedisError, OSError) as exc:
+        note_failure()
+        log.warning("could not pass shard %d on (%s); the sweep will pick it up", shard, type(exc).__name__)
+        return False
+    return enqueue(EVENTS, drain, shard)
+
+
 def finish_drain(shard: int) -> bool:
     """Clear the shard's flag; True when friends arrived meanwhile and the caller must drain again."""
     client = redis_handle.client

@@ -46,3 +46,23 @@ def test_a_redis_that_lost_its_scripts_still_gets_the_signal(app, redis_url: str
     assert event_jobs.signal_friends([("default", "Uafter")])
     shard = event_signals.shard_of("default", "Uafter")
     assert b"default\x1fUafter" in client.smembers(event_signals.SET_KEY.format(shard))
+
+
+def test_a_drain_whose_turn_is_over_passes_the_rest_of_its_shard_to_the_back_of_the_queue(
+        app, redis_url: str) -> None:
+    """With fewer workers than shards (one, as the Procfile runs), a shard that never empties must
+    not keep its worker: after its turn the rest goes to a fresh job behind the others."""
+    client = redis.Redis.from_url(redis_url)
+    shard = 0
+    users = [user for user in (f"Uturn{i}" for i in range(2_000)) if event_signals.shard_of("default", user) == shard]
+    assert len(users) > 100  # more than one batch
+    assert event_jobs.signal_friends([("default", user) for user in users])
+    get_queue(EVENTS).empty()
+    event_jobs.drain_friend_events(shard, turn_s=0.0)  # one batch, then the turn is over
+    assert client.scard(event_signals.SET_KEY.format(shard)) == len(users) - 100
+    assert _drains() == [shard] and client.exists(event_signals.FLAG_KEY.format(shard))
+    assert event_jobs.signal_friends([("default", users[0])])  # the passed-on job is pending: no second one
+    assert _drains() == [shard]
+    event_jobs.drain_friend_events(shard, turn_s=60.0)  # the fresh job, with a turn the rest fits in
+    assert client.scard(event_signals.SET_KEY.format(shard)) == 0
+    assert not client.exists(event_signals.FLAG_KEY.format(shard))
