@@ -219,6 +219,11 @@ def _print_stages(engine: sa.Engine, sent_at: list[float], plan: list[tuple[str,
     for name, values in stages.items():
         if values:
             print(f"  {name}: p50 {percentile(values, 50):.1f} ms, p99 {percentile(values, 99):.1f} ms")
+    batches = Counter(processed for _received, processed in times.values() if processed is not None)
+    if batches:  # the events of one write transaction share its clock
+        sizes = sorted(batches.values())
+        print(f"  messages per write transaction: p50 {percentile(sizes, 50):.0f}, p99 {percentile(sizes, 99):.0f} "
+              f"({len(sizes)} transactions)")
 
 
 def main() -> None:

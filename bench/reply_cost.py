@@ -49,7 +49,7 @@ def main() -> None:
 
         boot()
         started, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
-        done = sum(event_jobs.drain_friend_events(shard) for shard in range(event_signals.SHARDS))
+        done = sum(event_jobs.drain_friend_events(shard, turn_s=float("inf")) for shard in range(event_signals.SHARDS))
         wall, cpu, own = time.perf_counter() - started, time.process_time() - cpu, time.thread_time() - own
         answered = int(seeded.sim.control("GET", "deliveries?endpoint=reply&limit=1")["count"])
         print(f"database={args.database} messages={done} answered={answered} in {wall:.1f} s "

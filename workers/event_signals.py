@@ -20,7 +20,7 @@ from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from app.extensions import redis_handle
-from workers.queues import EVENTS, enqueue, note_failure
+from workers.queues import EVENTS, enqueue, get_queue, note_failure
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,11 @@ def take_friends(shard: int, count: int = 100) -> list[tuple[str, str]]:
     members: list[bytes] = redis_handle.client.spop(SET_KEY.format(shard), count) or []  # type: ignore[assignment]
     pairs = (member.decode().split(SEPARATOR, 1) for member in members)
     return [(channel, user_id) for channel, user_id in pairs]
+
+
+def others_waiting() -> bool:
+    """Whether event jobs wait in the queue (another shard's drain): a drain then passes its turn on."""
+    return bool(get_queue(EVENTS).count)
 
 
 def pass_on(shard: int, drain: Callable[[int], object]) -> bool:

@@ -48,21 +48,35 @@ def test_a_redis_that_lost_its_scripts_still_gets_the_signal(app, redis_url: str
     assert b"default\x1fUafter" in client.smembers(event_signals.SET_KEY.format(shard))
 
 
-def test_a_drain_whose_turn_is_over_passes_the_rest_of_its_shard_to_the_back_of_the_queue(
+def _signal_one_shard(shard: int, count: int) -> list[str]:
+    users = [user for user in (f"Uturn{i}" for i in range(count)) if event_signals.shard_of("default", user) == shard]
+    assert len(users) > 100  # more than one batch
+    assert event_jobs.signal_friends([("default", user) for user in users])
+    return users
+
+
+def test_a_drain_whose_turn_is_over_passes_the_rest_of_its_shard_behind_the_jobs_waiting(
         app, redis_url: str) -> None:
     """With fewer workers than shards (one, as the Procfile runs), a shard that never empties must
     not keep its worker: after its turn the rest goes to a fresh job behind the others."""
     client = redis.Redis.from_url(redis_url)
-    shard = 0
-    users = [user for user in (f"Uturn{i}" for i in range(2_000)) if event_signals.shard_of("default", user) == shard]
-    assert len(users) > 100  # more than one batch
-    assert event_jobs.signal_friends([("default", user) for user in users])
-    get_queue(EVENTS).empty()
-    event_jobs.drain_friend_events(shard, turn_s=0.0)  # one batch, then the turn is over
-    assert client.scard(event_signals.SET_KEY.format(shard)) == len(users) - 100
-    assert _drains() == [shard] and client.exists(event_signals.FLAG_KEY.format(shard))
+    users = _signal_one_shard(0, 2_000)
+    other = next(user for user in (f"Uother{i}" for i in range(100)) if event_signals.shard_of("default", user) == 1)
+    assert event_jobs.signal_friends([("default", other)])  # shard 1's drain waits behind shard 0's
+    assert _drains() == [0, 1]
+    get_queue(EVENTS).remove(get_queue(EVENTS).jobs[0])  # shard 0's job: taken by this "worker"
+    event_jobs.drain_friend_events(0, turn_s=0.0)  # one batch, then the turn is over
+    assert client.scard(event_signals.SET_KEY.format(0)) == len(users) - 100
+    assert _drains() == [0, 1] and [job.args[0] for job in get_queue(EVENTS).jobs] == [1, 0]
+    assert client.exists(event_signals.FLAG_KEY.format(0))
     assert event_jobs.signal_friends([("default", users[0])])  # the passed-on job is pending: no second one
-    assert _drains() == [shard]
-    event_jobs.drain_friend_events(shard, turn_s=60.0)  # the fresh job, with a turn the rest fits in
-    assert client.scard(event_signals.SET_KEY.format(shard)) == 0
-    assert not client.exists(event_signals.FLAG_KEY.format(shard))
+    assert _drains() == [0, 1]
+
+
+def test_a_drain_nobody_waits_behind_goes_on_after_its_turn(app, redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    _signal_one_shard(0, 2_000)
+    get_queue(EVENTS).empty()  # its job taken by this "worker"; no other job waits
+    event_jobs.drain_friend_events(0, turn_s=0.0)
+    assert client.scard(event_signals.SET_KEY.format(0)) == 0 and _drains() == []
+    assert not client.exists(event_signals.FLAG_KEY.format(0))
