@@ -4,12 +4,15 @@ sender's hot path), so a page merges both."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app import session_memo
+from app.dialect import json_document, table_of
 from app.models.conversations import (
     DIRECTION_IN,
     DIRECTION_OUT,
@@ -58,10 +61,29 @@ def summarize(messages: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
+@dataclass
+class LogLine:
+    """A row of ``conversation_messages`` to write (every column but the id): plain data, so a
+    worker's batch of messages costs no ORM object a row."""
+
+    friend_id: int
+    at: datetime
+    direction: str
+    kind: str
+    text: str | None = None
+    meta: dict[str, Any] | None = None
+    scenario_id: str | None = None
+    ruleset_id: str | None = None
+    staff: str | None = None
+    event_id: int | None = None
+    reply_token: str | None = None
+    token_used: bool = False
+
+
 def log_incoming(session: Session, friend: Friend, *, event_type: str, payload: dict[str, Any], event_id: int,
-                 at: datetime, reply_token: str | None) -> ConversationMessage:
+                 at: datetime, reply_token: str | None) -> LogLine:
     """An incoming message or postback to keep (a sticker, image or file as metadata only), not
-    yet added: :func:`app.delivery.rules.on_incoming` adds it once it knows whether a rule spent
+    yet kept: :func:`app.delivery.rules.on_incoming` keeps it once it knows whether a rule spent
     its reply token, so the row is written once, never inserted and then updated."""
     if event_type == "postback":
         postback = payload.get("postback") or {}
@@ -74,27 +96,81 @@ def log_incoming(session: Session, friend: Friend, *, event_type: str, payload: 
         meta = {"type": message.get("type"), **{k: message[k] for k in _META_KEYS if k in message}}
         if message.get("type") == "text":
             meta = None
-    return _message(friend_id=friend.id, at=at, direction=DIRECTION_IN, kind=kind, text=text, meta=meta,
-                    event_id=event_id, reply_token=reply_token, token_used=reply_token is None)
+    return LogLine(friend_id=friend.id, at=at, direction=DIRECTION_IN, kind=kind, text=text, meta=meta,
+                   event_id=event_id, reply_token=reply_token, token_used=reply_token is None)
 
 
 def log_outgoing(session: Session, friend_id: int, kind: str, messages: list[dict[str, Any]], at: datetime, *,
                  scenario_id: str | None = None, ruleset_id: str | None = None, staff: str | None = None,
                  event_id: int | None = None) -> None:
     """Keep a rule reply or an operator message."""
-    session.add(_message(friend_id=friend_id, at=at, direction=DIRECTION_OUT, kind=kind, text=summarize(messages),
-                         scenario_id=scenario_id, ruleset_id=ruleset_id, staff=staff, event_id=event_id,
-                         token_used=True))
+    keep(session, LogLine(friend_id=friend_id, at=at, direction=DIRECTION_OUT, kind=kind, text=summarize(messages),
+                          scenario_id=scenario_id, ruleset_id=ruleset_id, staff=staff, event_id=event_id,
+                          token_used=True))
 
 
-_UNSET: dict[str, Any] = {"text": None, "meta": None, "scenario_id": None, "ruleset_id": None, "staff": None,
-                          "event_id": None, "reply_token": None}
+# --- the transaction's rows, written in one statement when it commits -----------------------------
+
+_KEPT = "chat_log_kept"
 
 
-def _message(**values: Any) -> ConversationMessage:
-    """A row with every column given, incoming and outgoing alike: the ORM writes consecutive rows
-    with the same columns in one INSERT, so a worker batch's log is one statement, not one a row."""
-    return ConversationMessage(**{**_UNSET, **values})
+def keep(session: Session, line: LogLine) -> None:
+    """Add ``line`` to this transaction's chat log (once, however often it is kept; in the order
+    first kept). The rows are written together just before the transaction commits
+    (:func:`write_kept`), so nothing in the same transaction reads them back."""
+    if session.get_transaction() is None:  # nothing to gather in (every writer runs in a transaction)
+        _insert(session, [line])
+        return
+    kept: dict[int, LogLine] = session_memo.memo(session, _KEPT, dict)
+    kept.setdefault(id(line), line)
+
+
+def kept_count(session: Session) -> int:
+    """How many rows this transaction keeps so far (a savepoint's mark for :func:`drop_kept_since`)."""
+    kept: dict[int, LogLine] | None = session_memo.peek(session, _KEPT)
+    return len(kept) if kept else 0
+
+
+def drop_kept_since(session: Session, mark: int) -> None:
+    """Forget the rows kept after ``mark``: their savepoint rolled back."""
+    kept: dict[int, LogLine] | None = session_memo.peek(session, _KEPT)
+    if kept:
+        for key in list(kept)[mark:]:
+            del kept[key]
+
+
+@sa.event.listens_for(Session, "before_commit")
+def write_kept(session: Session) -> None:
+    """Write the rows this transaction kept (run by every session just before it commits)."""
+    kept: dict[int, LogLine] | None = session_memo.peek(session, _KEPT)
+    if kept:
+        lines = list(kept.values())
+        kept.clear()
+        _insert(session, lines)
+
+
+_POSTGRES_INSERT = sa.text("""
+INSERT INTO conversation_messages (friend_id, at, direction, kind, text, meta, scenario_id, ruleset_id, staff,
+                                   event_id, reply_token, token_used)
+SELECT r.friend_id, r.at, r.direction, r.kind, r.text, r.meta, r.scenario_id, r.ruleset_id, r.staff,
+       r.event_id, r.reply_token, r.token_used
+FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb))
+    AS (friend_id integer, at timestamptz, direction text, kind text, text text, meta jsonb, scenario_id text,
+        ruleset_id text, staff text, event_id integer, reply_token text, token_used boolean)) WITH ORDINALITY AS r
+ORDER BY r.ordinality
+""")
+
+
+def _insert(session: Session, lines: list[LogLine]) -> None:
+    """One statement for the rows, ids in their order. PostgreSQL gets one JSON document (a fixed
+    text psycopg prepares once; a multi-row VALUES over 50 parameters is parsed again every time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_POSTGRES_INSERT, {"rows": json_document(
+            [{**asdict(line), "at": line.at.isoformat()} for line in lines])})
+    else:
+        # Core, every column given: the ORM's bulk insert leaves out None values and splits the
+        # rows into a statement per run of equal column sets (in, out, in, out: one a row)
+        session.execute(table_of(ConversationMessage).insert(), [asdict(line) for line in lines])
 
 
 def mark_token_used(session: Session, event_id: int) -> None:

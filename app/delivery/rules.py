@@ -21,7 +21,7 @@ from app.conversations.rulesets import live_rulesets
 from app.delivery import enrollment as enrollments
 from app.delivery import friend_reads, goals
 from app.dialect import insert_for
-from app.models.conversations import KIND_REPLY, ConversationMessage
+from app.models.conversations import KIND_REPLY
 from app.models.delivery import (
     DELIVERY_CANCELLED,
     DELIVERY_HELD,
@@ -100,7 +100,7 @@ def _works_during_handoff(rule: s.RuleDef) -> bool:
 def on_incoming(session: Session, friend: Friend, *, event_id: int, reply_token: str | None, text: str | None,
                 postback: str | None, at: datetime, now: datetime,
                 effects: Effects | None = None,
-                logged: ConversationMessage | None = None,
+                logged: conversation_log.LogLine | None = None,
                 waiting: bool | None = None) -> list[dict[str, Any]] | None:
     """Apply the first matching rule: the friend's live scenarios' rules (highest priority first),
     then the channel's live rule sets (highest priority first).
@@ -115,13 +115,13 @@ def on_incoming(session: Session, friend: Friend, *, event_id: int, reply_token:
                        at=at, now=now, effects=effects if effects is not None else Effects(), logged=logged,
                        waiting=waiting)
     finally:
-        if logged is not None and logged not in session:
-            session.add(logged)
+        if logged is not None:
+            conversation_log.keep(session, logged)
 
 
 def _answer(session: Session, friend: Friend, *, event_id: int, reply_token: str | None, text: str | None,
             postback: str | None, at: datetime, now: datetime, effects: Effects,
-            logged: ConversationMessage | None, waiting: bool | None) -> list[dict[str, Any]] | None:
+            logged: conversation_log.LogLine | None, waiting: bool | None) -> list[dict[str, Any]] | None:
     if text is not None:
         record_step_reply(session, friend, event_id=event_id, at=at)
     if waiting is None:
@@ -137,9 +137,9 @@ def _answer(session: Session, friend: Friend, *, event_id: int, reply_token: str
         reply = apply_actions(session, friend, source.enrollment, source.scenario, rule.do, at=at, now=now,
                               effects=effects, source=source.label)
         if reply and reply_token:
-            if logged is not None:  # added before the reply's row: the log keeps their order
+            if logged is not None:  # kept before the reply's row: the log keeps their order
                 logged.token_used = True
-                session.add(logged)
+                conversation_log.keep(session, logged)
             else:
                 conversation_log.mark_token_used(session, event_id)
             conversation_log.log_outgoing(session, friend.id, KIND_REPLY, reply, at,
