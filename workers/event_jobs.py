@@ -45,6 +45,7 @@ def drain_friend_events(shard: int, turn_s: float | None = None) -> int:
                 if event_signals.others_waiting():
                     event_signals.pass_on(shard, drain_friend_events)
                     return processed
+                event_signals.hold(shard)
                 turn_ends = time.monotonic() + turn
         elif not event_signals.finish_drain(shard):
             return processed

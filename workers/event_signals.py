@@ -91,10 +91,16 @@ def others_waiting() -> bool:
     return bool(get_queue(EVENTS).count)
 
 
+def hold(shard: int) -> None:
+    """A drain going on past its turn renews the shard's flag, so a stream longer than the flag's
+    TTL never makes a signal enqueue a second drain of the same shard."""
+    redis_handle.client.expire(FLAG_KEY.format(shard), FLAG_TTL_S)
+
+
 def pass_on(shard: int, drain: Callable[[int], object]) -> bool:
     """A drain whose turn is over hands the rest of its shard to a fresh job at the back of the
-    queue, keeping the flag (so no signal adds a second job meanwhile): other shards and the
-    worker's other jobs go first. False when Redis refused; the flag then expires and the next
+    events queue, keeping the flag (so no signal adds a second job meanwhile): the other shards'
+    drains waiting there go first. False when Redis refused; the flag then expires and the next
     signal, or the sweep, starts a drain again."""
     try:
         redis_handle.client.set(FLAG_KEY.format(shard), "1", ex=FLAG_TTL_S)

@@ -3,6 +3,7 @@ set, and one drain job is enqueued per shard until that drain finishes."""
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from workers import event_jobs, event_signals
@@ -73,10 +74,21 @@ def test_a_drain_whose_turn_is_over_passes_the_rest_of_its_shard_behind_the_jobs
     assert _drains() == [0, 1]
 
 
-def test_a_drain_nobody_waits_behind_goes_on_after_its_turn(app, redis_url: str) -> None:
+def test_a_drain_nobody_waits_behind_goes_on_after_its_turn(
+        app, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     client = redis.Redis.from_url(redis_url)
     _signal_one_shard(0, 2_000)
     get_queue(EVENTS).empty()  # its job taken by this "worker"; no other job waits
+    renewed: list[int] = []
+    real_hold = event_signals.hold
+
+    def hold(shard: int) -> None:
+        client.expire(event_signals.FLAG_KEY.format(shard), 1)  # as if the TTL were nearly over
+        real_hold(shard)
+        renewed.append(client.ttl(event_signals.FLAG_KEY.format(shard)))
+
+    monkeypatch.setattr(event_signals, "hold", hold)
     event_jobs.drain_friend_events(0, turn_s=0.0)
+    assert renewed and all(ttl > 1 for ttl in renewed)  # the flag renewed at every turn it went on
     assert client.scard(event_signals.SET_KEY.format(0)) == 0 and _drains() == []
     assert not client.exists(event_signals.FLAG_KEY.format(0))
