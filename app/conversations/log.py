@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app import session_memo
 from app.dialect import json_document, table_of
@@ -117,34 +117,34 @@ _KEPT = "chat_log_kept"
 def keep(session: Session, line: LogLine) -> None:
     """Add ``line`` to this transaction's chat log (once, however often it is kept; in the order
     first kept). The rows are written together just before the transaction commits
-    (:func:`write_kept`), so nothing in the same transaction reads them back."""
+    (:func:`write_kept`), so nothing in the same transaction reads them back; a savepoint that
+    rolls back takes the rows kept inside it along (:func:`_drop_rolled_back`), as it would ORM objects."""
     if session.get_transaction() is None:  # nothing to gather in (every writer runs in a transaction)
         _insert(session, [line])
         return
-    kept: dict[int, LogLine] = session_memo.memo(session, _KEPT, dict)
-    kept.setdefault(id(line), line)
+    kept: dict[int, tuple[LogLine, SessionTransaction | None]] = session_memo.memo(session, _KEPT, dict)
+    kept.setdefault(id(line), (line, session.get_nested_transaction()))
 
 
-def kept_count(session: Session) -> int:
-    """How many rows this transaction keeps so far (a savepoint's mark for :func:`drop_kept_since`)."""
-    kept: dict[int, LogLine] | None = session_memo.peek(session, _KEPT)
-    return len(kept) if kept else 0
-
-
-def drop_kept_since(session: Session, mark: int) -> None:
-    """Forget the rows kept after ``mark``: their savepoint rolled back."""
-    kept: dict[int, LogLine] | None = session_memo.peek(session, _KEPT)
-    if kept:
-        for key in list(kept)[mark:]:
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
+    """A savepoint rolled back: forget the rows kept inside it (or inside a savepoint within it)."""
+    kept: dict[int, tuple[LogLine, SessionTransaction | None]] | None = session_memo.peek(session, _KEPT)
+    if not kept or not previous.nested:
+        return  # the whole transaction rolled back: its rows are never looked at again
+    for key, (_line, scope) in list(kept.items()):
+        while scope is not None and scope is not previous:
+            scope = scope.parent
+        if scope is previous:
             del kept[key]
 
 
 @sa.event.listens_for(Session, "before_commit")
 def write_kept(session: Session) -> None:
     """Write the rows this transaction kept (run by every session just before it commits)."""
-    kept: dict[int, LogLine] | None = session_memo.peek(session, _KEPT)
+    kept: dict[int, tuple[LogLine, SessionTransaction | None]] | None = session_memo.peek(session, _KEPT)
     if kept:
-        lines = list(kept.values())
+        lines = [line for line, _scope in kept.values()]
         kept.clear()
         _insert(session, lines)
 

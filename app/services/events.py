@@ -239,13 +239,11 @@ def _process(session: Session, friend: Friend, events: list[WebhookEvent], now: 
         if not batch.isolate:
             _settle(result, event, _apply(session, friend, event, now, result.effects, batch))
             continue
-        kept = conversation_log.kept_count(session)
         try:
             with session.begin_nested():
                 reply = _apply(session, friend, event, now, result.effects, batch)
             _settle(result, event, reply)
         except Exception as exc:  # noqa: BLE001 - one bad event must not block the friend's others
-            conversation_log.drop_kept_since(session, kept)  # its chat log rows went with its savepoint
             log.exception("event %s for friend %s failed", event.webhook_event_id, friend.id)
             event.status, event.error, event.processed_at = EVENT_FAILED, f"{type(exc).__name__}: {exc}", now
             result.failed += 1
